@@ -1,0 +1,60 @@
+# riskassets: the README's commands. Everything runs on embedded defaults unless the
+# RISKASSETS_* variables point elsewhere (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export RISKASSETS_HOME ?= $(CURDIR)/.riskassets
+export DAGSTER_HOME ?= $(RISKASSETS_HOME)/dagster
+
+NETWORK ?= torus
+START ?= 2025-08-01
+END ?= 2025-08-21
+DAYS ?= 21
+SCALE ?= demo
+
+.PHONY: demo setup instance test dev lint format constraints clean
+
+## The first command: set up, publish 21 demo days, ingest them, print row counts.
+demo: setup instance
+	$(BIN)/riskassets generate --network $(NETWORK) --start $(START) --days $(DAYS) --scale $(SCALE)
+	$(BIN)/dagster asset materialize -m riskassets.definitions \
+		--select 'group:sot' --partition-range $(START)...$(END)
+	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/raw_row_counts.sql)"
+
+## The second command: the test suite (what .ci/run runs).
+test: setup
+	$(BIN)/python -m pytest
+
+## The Dagster UI on the same runtime home: http://127.0.0.1:3000
+dev: setup instance
+	$(BIN)/dagster dev -m riskassets.definitions -h 127.0.0.1 -p 3000
+
+setup: $(VENV)/.installed
+
+# uv is much faster; plain pip is the fallback when uv cannot be installed.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	($(BIN)/python -m pip install -q uv && \
+	 $(BIN)/uv pip install --python $(BIN)/python -q -c constraints.txt -e '.[dev]') || \
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+instance:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+## Re-pin every package after a dependency change in pyproject.toml.
+constraints: setup
+	(echo "# Exact pins for the whole environment (dagster 1.13.x with its 0.29.x integrations)."; \
+	 echo "# Regenerate: make constraints (after changing dependencies in pyproject.toml)."; \
+	 $(BIN)/python -m pip freeze --exclude-editable | grep -v '^uv==') > constraints.txt
+
+clean:
+	rm -rf $(RISKASSETS_HOME)

@@ -1,0 +1,145 @@
+"""The `riskassets` console script: what Dagster does not do.
+
+    riskassets generate       publish demo SOT batches to a landing folder or s3:// prefix
+    riskassets validate-batch verify one batch and its contracts, writing nothing
+    riskassets sql            run a query on the configured warehouse (chDB or a server)
+
+Pipelines run through Dagster itself (`dagster asset materialize`, `dagster dev`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import polars as pl
+
+from riskassets.settings import load_settings
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from riskassets.demo.generator import publish
+    from riskassets.sot.landing import open_landing
+
+    settings = load_settings()
+    window = args.window_days or _window_for(settings, args.network)
+    zone = open_landing(args.dest or settings.landing_url)
+    batches = publish(
+        zone,
+        args.network,
+        dt.date.fromisoformat(args.start),
+        args.days,
+        scale=args.scale,
+        seed=args.seed,
+        window_days=window,
+    )
+    print(f"published {len(batches)} batch(es) of {args.network} to {zone.url}")
+    return 0
+
+
+def _window_for(settings, network: str) -> int:
+    try:
+        return settings.network(network).window_days
+    except ValueError:
+        return 195
+
+
+def _validate_batch(args: argparse.Namespace) -> int:
+    from riskassets.sot.batch import BatchError, read_batch
+    from riskassets.sot.ingest import check_contracts
+    from riskassets.sot.landing import open_landing
+    from riskassets.sot.layout import parse_batch_key
+    from riskassets.sot.schema import ALL_TABLES
+
+    url = args.url.rstrip("/")
+    root, sep, rest = url.rpartition("/snapshots/")
+    parsed = parse_batch_key(f"snapshots/{rest}/META.json") if sep else None
+    if parsed is None:
+        print(
+            f"error: {args.url} is not a batch URL "
+            "(…/snapshots/{network}/{YYYY-MM-DD}/{window_days})",
+            file=sys.stderr,
+        )
+        return 2
+    batch = parsed[0]
+    try:
+        loaded = read_batch(open_landing(root or "."), batch)
+    except BatchError as e:
+        print(f"REJECTED {e}")
+        return 1
+    outcomes = check_contracts(loaded, [t.asset for t in ALL_TABLES])
+    print(f"batch {batch.batch_id}: files verified (META.json, SHA-256, row counts, Parquet)")
+    for warning in loaded.warnings:
+        print(f"  warning: {warning}")
+    for outcome in outcomes.values():
+        status = "ok      " if outcome.report.passed else "FAILED  "
+        print(f"  {status}{outcome.report.summary()}")
+    failed = [o for o in outcomes.values() if not o.report.passed]
+    print(("REJECTED" if failed else "VALID") + f" {batch.batch_id} (nothing was written)")
+    return 1 if failed else 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from riskassets import warehouse
+
+    settings = load_settings()
+    client = warehouse.connect(
+        settings.warehouse_url,
+        settings.warehouse_database,
+        os.environ.get("RISKASSETS_WAREHOUSE_PASSWORD"),
+    )
+    frame = pl.from_arrow(client.query_arrow(args.query))
+    assert isinstance(frame, pl.DataFrame)
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        print(json.dumps(frame.to_dicts(), default=str, indent=2))
+    else:
+        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40):
+            print(frame)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="publish demo SOT batches (META.json last)")
+    gen.add_argument("--network", default="torus")
+    gen.add_argument("--start", required=True, help="first processing date, YYYY-MM-DD")
+    gen.add_argument("--days", type=int, default=1)
+    gen.add_argument("--scale", default="demo", help="small, demo, medium or large")
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--window-days", type=int, help="default: the network's configured window")
+    gen.add_argument("--dest", help="landing folder or s3://bucket/prefix (default: configured)")
+    gen.set_defaults(func=_generate)
+
+    val = sub.add_parser("validate-batch", help="verify a batch and its contracts (dry run)")
+    val.add_argument("url", help="…/snapshots/{network}/{date}/{window_days} (folder or s3://)")
+    val.set_defaults(func=_validate_batch)
+
+    sql = sub.add_parser("sql", help="run a query on the configured warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+    sql.set_defaults(func=_sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as e:  # one clear line for operators; the traceback helps nobody here
+        if os.environ.get("RISKASSETS_DEBUG"):
+            raise
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

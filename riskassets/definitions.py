@@ -1,0 +1,29 @@
+"""The riskassets code location: assembles assets, checks, sensors and resources."""
+
+import dagster as dg
+
+from riskassets.defs.resources import build_resources
+from riskassets.defs.sot.assets import build_raw_sot_assets
+from riskassets.defs.sot.sensors import build_batch_sensor
+from riskassets.settings import Settings, load_settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    assets, sensors = [], []
+    for network in settings.networks:
+        raw = build_raw_sot_assets(network)
+        assets.append(raw)
+        sensors.append(build_batch_sensor(network, raw))
+    return dg.Definitions(
+        assets=assets,
+        sensors=sensors,
+        resources=build_resources(settings),
+        # chDB allows one process per data folder: every step of a run shares the process.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    # Settings are read when Dagster loads the code location, not at import.
+    return build_definitions(load_settings())

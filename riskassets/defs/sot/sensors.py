@@ -1,0 +1,41 @@
+"""One sensor per network: a run for every complete batch that lands in the landing zone."""
+
+
+import dagster as dg
+
+from riskassets.defs.resources import LandingResource
+from riskassets.settings import Network
+from riskassets.sot.discovery import find_new_batches
+
+
+def build_batch_sensor(network: Network, raw_assets: dg.AssetsDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"{network.name}_sot_batch_sensor",
+        description=(
+            f"Requests ingestion of each complete {network.name} batch (META.json present) "
+            "for its processing date; a re-published batch with new content runs again."
+        ),
+        target=raw_assets,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
+    def sot_batch_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+        # Sensors never open the warehouse: chDB allows one process per data folder.
+        new, cursor = find_new_batches(
+            landing.get_zone(), network.name, network.window_days, network.start_date, context.cursor
+        )
+        for found in new:
+            context.log.info(f"complete batch {found.batch.batch_id} (run key {found.run_key})")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=found.run_key,
+                    partition_key=found.batch.processing_date.isoformat(),
+                    tags={"riskassets/batch_id": found.batch.batch_id},
+                )
+                for found in new
+            ],
+            cursor=cursor,
+        )
+
+    return sot_batch_sensor

@@ -1,0 +1,33 @@
+"""Readable metadata for the Dagster UI and the terminal: small markdown tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+
+def _cell(value: Any, width: int = 40) -> str:
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_cell(v, 12) for v in value[:5]) + (", …]" if len(value) > 5 else "]")
+    else:
+        text = "" if value is None else str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_preview(frame: pl.DataFrame, rows: int = 5, columns: int = 10) -> str:
+    """The first rows and columns of a frame as a markdown table."""
+    shown = frame.select(frame.columns[:columns]).head(rows)
+    note = f"\n\n_{frame.height} rows × {frame.width} columns; first {min(rows, frame.height)} rows"
+    note += f", first {columns} columns_" if frame.width > columns else "_"
+    return markdown_rows(shown.columns, shown.iter_rows()) + note

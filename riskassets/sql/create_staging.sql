@@ -1,0 +1,2 @@
+-- A staging table with exactly the target's structure, so REPLACE PARTITION accepts it.
+CREATE TABLE $staging AS $table

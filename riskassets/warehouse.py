@@ -1,0 +1,174 @@
+"""The warehouse: a clickhouse-connect client on chDB (embedded) or a ClickHouse server.
+
+The same SQL runs on both. SQL lives in ``riskassets/sql``; values are bound as server-side
+parameters (``{name:Type}``). Identifiers (database, table names) cannot be bound in every
+statement ClickHouse has (``CREATE TABLE … AS …`` and ``ALTER … FROM …`` reject them), so
+they are validated against a strict pattern and substituted as ``$name`` placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import urlparse
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Raw-table partitions are (network, processing_date); an empty day must be able to replace
+# (and so clear) a partition, which ClickHouse refuses by default.
+_REPLACE_SETTINGS = {"allow_replace_partition_from_empty_source": 1}
+
+_chdb_lock = threading.Lock()
+_chdb_clients: dict[str, Client] = {}
+
+
+class WarehouseError(RuntimeError):
+    pass
+
+
+def identifier(name: str) -> str:
+    if not IDENTIFIER_RE.match(name):
+        raise ValueError(f"{name!r} is not a valid warehouse identifier (rule: {IDENTIFIER_RE.pattern})")
+    return name
+
+
+@cache
+def sql_text(name: str) -> str:
+    """The text of ``riskassets/sql/{name}.sql``."""
+    return resources.files("riskassets").joinpath(f"sql/{name}.sql").read_text()
+
+
+def render(name: str, **identifiers: str) -> str:
+    """A SQL file with its ``$identifier`` placeholders filled by validated identifiers."""
+    return Template(sql_text(name)).substitute({k: identifier(v) for k, v in identifiers.items()})
+
+
+def ddl_names() -> list[str]:
+    files = resources.files("riskassets").joinpath("sql/ddl").iterdir()
+    return sorted(f"ddl/{Path(f.name).stem}" for f in files if f.name.endswith(".sql"))
+
+
+@dataclass(frozen=True)
+class WarehouseTarget:
+    kind: str  # "chdb" or "http"
+    location: str  # chDB folder, or the server URL
+
+    @classmethod
+    def parse(cls, url: str) -> WarehouseTarget:
+        """``chdb:///abs/folder``, ``chdb:relative/folder``, a bare folder, or ``http(s)://…``."""
+        if url.startswith(("http://", "https://")):
+            return cls("http", url)
+        if url.startswith("chdb:"):
+            path = url.removeprefix("chdb:")
+            path = path.removeprefix("//") if path.startswith("///") else path
+            return cls("chdb", str(Path(path).resolve()))
+        if "://" in url:
+            raise ValueError(
+                f"warehouse URL {url!r}: expected a chDB folder (chdb:PATH) or http(s)://host:port"
+            )
+        return cls("chdb", str(Path(url).resolve()))
+
+
+def connect(url: str, database: str, password: str | None = None, **settings: Any) -> Client:
+    """A client on ``database`` (created if missing) with the DDL applied.
+
+    chDB allows one data folder per process and one process per folder, so embedded clients
+    are shared per process and asking for a second folder fails with a clear message.
+    """
+    target = WarehouseTarget.parse(url)
+    database = identifier(database)
+    if target.kind == "http":
+        parsed = urlparse(target.location)
+        client = clickhouse_connect.get_client(
+            host=parsed.hostname,
+            port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+            secure=parsed.scheme == "https",
+            username=parsed.username or "default",
+            password=password or parsed.password or "",
+            settings=settings or None,
+        )
+    else:
+        client = _chdb_client(target.location)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    client.database = database
+    apply_ddl(client)
+    return client
+
+
+def _chdb_client(folder: str) -> Client:
+    with _chdb_lock:
+        if folder in _chdb_clients:
+            return _chdb_clients[folder]
+        if _chdb_clients:
+            (other,) = _chdb_clients
+            raise WarehouseError(
+                f"this process already uses the chDB folder {other}; chDB cannot open a second "
+                f"folder ({folder}) in the same process"
+            )
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        try:
+            client = clickhouse_connect.get_client(interface="chdb", path=folder)
+        except Exception as e:  # the engine's own message names the lock file
+            raise WarehouseError(
+                f"cannot open the chDB folder {folder}: {e}. chDB allows one process per data "
+                "folder: stop the other process (a running `dagster dev` run, another CLI) "
+                "or point RISKASSETS_WAREHOUSE_URL elsewhere"
+            ) from e
+        _chdb_clients[folder] = client
+        return client
+
+
+def apply_ddl(client: Client) -> None:
+    """Create every table of ``riskassets/sql/ddl`` in the client's database (idempotent)."""
+    for name in ddl_names():
+        client.command(sql_text(name))
+
+
+def replace_partition(
+    client: Client, table: str, network: str, processing_date: Any, rows: pa.Table
+) -> None:
+    """Make ``rows`` the whole (network, processing_date) partition of ``table``, atomically.
+
+    Rows go into a staging table first; the partition is then swapped in one
+    ``REPLACE PARTITION``, so readers see either the old or the new content, never a mix,
+    and a failed insert leaves the old content in place.
+    """
+    staging = stage_partition(client, table, network, processing_date, rows)
+    swap_partition(client, table, staging, network, processing_date)
+
+
+def staging_name(table: str, network: str, processing_date: Any) -> str:
+    return identifier(f"_stage_{table}_{network.replace('-', '_')}_{processing_date:%Y%m%d}")
+
+
+def stage_partition(
+    client: Client, table: str, network: str, processing_date: Any, rows: pa.Table
+) -> str:
+    staging = staging_name(table, network, processing_date)
+    client.command(render("drop_table", table=staging))
+    client.command(render("create_staging", staging=staging, table=identifier(table)))
+    if rows.num_rows:
+        client.insert_arrow(staging, rows)
+    return staging
+
+
+def swap_partition(client: Client, table: str, staging: str, network: str, processing_date: Any) -> None:
+    client.command(
+        render("replace_partition", table=identifier(table), staging=staging),
+        parameters={"network": network, "processing_date": processing_date},
+        settings=_REPLACE_SETTINGS,
+    )
+    client.command(render("drop_table", table=staging))
+
+
+def drop_staging(client: Client, staging: str) -> None:
+    client.command(render("drop_table", table=identifier(staging)))
