@@ -28,7 +28,7 @@ IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _REPLACE_SETTINGS = {"allow_replace_partition_from_empty_source": 1}
 
 _chdb_lock = threading.Lock()
-_chdb_clients: dict[str, Client] = {}
+_chdb_clients: dict[tuple[str, str], Client] = {}
 
 
 class WarehouseError(RuntimeError):
@@ -97,19 +97,22 @@ def connect(url: str, database: str, password: str | None = None, **settings: An
             settings=settings or None,
         )
     else:
-        client = _chdb_client(target.location)
+        client = _chdb_client(target.location, database)
+    # Identifiers cannot be bound here; `database` was validated above.
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.database = database
     apply_ddl(client)
     return client
 
 
-def _chdb_client(folder: str) -> Client:
+def _chdb_client(folder: str, database: str) -> Client:
+    # One client per database (clients on one folder share the engine; each keeps its own
+    # current database, so tests can isolate by database inside one folder).
     with _chdb_lock:
-        if folder in _chdb_clients:
-            return _chdb_clients[folder]
-        if _chdb_clients:
-            (other,) = _chdb_clients
+        if (folder, database) in _chdb_clients:
+            return _chdb_clients[folder, database]
+        other = next((f for f, _ in _chdb_clients if f != folder), None)
+        if other:
             raise WarehouseError(
                 f"this process already uses the chDB folder {other}; chDB cannot open a second "
                 f"folder ({folder}) in the same process"
@@ -123,7 +126,7 @@ def _chdb_client(folder: str) -> Client:
                 "folder: stop the other process (a running `dagster dev` run, another CLI) "
                 "or point RISKASSETS_WAREHOUSE_URL elsewhere"
             ) from e
-        _chdb_clients[folder] = client
+        _chdb_clients[folder, database] = client
         return client
 
 

@@ -29,7 +29,7 @@ class LandingResource(dg.ConfigurableResource):
     """The landing zone where the SOT exporter publishes batches: a folder or s3://bucket/prefix."""
 
     url: str = Field(description="a local folder or s3://bucket/prefix")
-    s3: S3Resource = Field(default_factory=S3Resource, description="client settings for s3:// URLs")
+    s3: S3Resource = Field(description="dagster-aws S3 client settings, used for s3:// URLs")
 
     def get_zone(self) -> LandingZone:
         client = self.s3.get_client() if self.url.startswith("s3://") else None

@@ -1,0 +1,276 @@
+"""The raw SOT assets through Dagster's own `materialize`, on chDB and a landing folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from riskassets.defs.sot.assets import build_raw_sot_assets
+from riskassets_tests.conftest import (
+    DAY1,
+    NETWORK,
+    batch_ref,
+    edit_meta,
+    fingerprint,
+    landing_resource,
+    read_table,
+    rewrite_file,
+)
+
+RAW = build_raw_sot_assets(NETWORK)
+
+
+def materialize(warehouse, root, partition="2025-08-01", *, selection=None, last=None):
+    tags = {}
+    if last:
+        tags = {
+            "dagster/asset_partition_range_start": partition,
+            "dagster/asset_partition_range_end": last,
+        }
+        partition = None
+    return dg.materialize(
+        [RAW],
+        partition_key=partition,
+        tags=tags,
+        selection=selection,
+        resources={"warehouse": warehouse, "landing": landing_resource(root)},
+        raise_on_error=False,
+    )
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    events = result.get_step_failure_events()
+    assert events, "the run was expected to fail"
+    return "\n".join(e.event_specific_data.error.to_string() for e in events)
+
+
+def day_counts(client, table: str) -> dict[dt.date, int]:
+    rows = client.query(
+        f"SELECT processing_date, count() FROM {table} GROUP BY processing_date"
+    ).result_rows
+    return dict(rows)
+
+
+def test_ingests_one_batch_with_every_table_and_check(warehouse, landing_dir):
+    result = materialize(warehouse, landing_dir)
+    assert result.success
+    client = warehouse.get_client()
+    batch = batch_ref()
+    meta = json.loads((landing_dir / batch.meta_key).read_text())
+    for table in ("alerts", "features", "clusters", "money_flows"):
+        assert day_counts(client, f"raw_{table}") == {DAY1: meta["counts"][table]}
+    # Amounts are Float64 and equal the Decimal values of the file.
+    alerts = read_table(landing_dir, batch, "alerts.parquet")
+    expected = sum(float(v) for v in alerts.column("volume_usd").to_pylist())
+    (total, kind), = client.query("SELECT sum(volume_usd), toTypeName(volume_usd) FROM raw_alerts").result_rows
+    assert kind == "Float64" and total == pytest.approx(expected, rel=1e-9)
+    # Labels are the ones known by the end of the day, never later ones.
+    (late,), = client.query(
+        "SELECT countIf(created_timestamp >= {end:UInt64}) FROM raw_address_labels",
+        parameters={"end": int(dt.datetime(2025, 8, 2, tzinfo=dt.UTC).timestamp() * 1000)},
+    ).result_rows
+    assert late == 0
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 5 and all(c.passed for c in checks)
+    mats = result.get_asset_materialization_events()
+    by_key = {m.asset_key.to_user_string(): m.materialization.metadata for m in mats}
+    assert by_key["torus/raw_alerts"]["dagster/row_count"].value == meta["counts"]["alerts"]
+    assert "sha256" in by_key["torus/raw_alerts"] and "preview" in by_key["torus/raw_alerts"]
+
+
+def test_rerun_replaces_the_partition_and_changes_nothing(warehouse, landing_dir):
+    assert materialize(warehouse, landing_dir).success
+    client = warehouse.get_client()
+    before = fingerprint(client)
+    assert materialize(warehouse, landing_dir).success
+    assert fingerprint(client) == before
+
+
+def test_partition_range_in_one_run(warehouse, landing_dir):
+    result = materialize(warehouse, landing_dir, "2025-08-01", last="2025-08-03")
+    assert result.success
+    client = warehouse.get_client()
+    assert sorted(day_counts(client, "raw_alerts")) == [DAY1 + dt.timedelta(days=i) for i in range(3)]
+    partitions = {m.partition for m in result.get_asset_materialization_events() if m.asset_key.path[-1] == "raw_alerts"}
+    assert partitions == {"2025-08-01", "2025-08-02", "2025-08-03"}
+
+
+def test_subset_writes_only_the_selected_table(warehouse, landing_dir):
+    result = materialize(warehouse, landing_dir, selection=["torus/raw_alerts"])
+    assert result.success
+    counts = fingerprint(warehouse.get_client())
+    assert counts["raw_alerts"][0] > 0
+    assert all(counts[t][0] == 0 for t in counts if t != "raw_alerts")
+
+
+def test_empty_clusters_file_is_valid_and_empties_the_partition(warehouse, landing_dir):
+    assert materialize(warehouse, landing_dir).success
+    client = warehouse.get_client()
+    assert day_counts(client, "raw_clusters")[DAY1] > 0
+    batch = batch_ref()
+    clusters = read_table(landing_dir, batch, "clusters.parquet")
+    rewrite_file(landing_dir, batch, "clusters.parquet", clusters.slice(0, 0))
+    assert materialize(warehouse, landing_dir).success
+    assert day_counts(client, "raw_clusters").get(DAY1, 0) == 0
+    assert day_counts(client, "raw_alerts")[DAY1] > 0
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input: the run fails naming the file and the rule; the warehouse keeps what it held.
+
+
+def _set_column(root, file, column, values_fn, fix_meta=True):
+    batch = batch_ref()
+    table = read_table(root, batch, file)
+    index = table.schema.get_field_index(column)
+    table = table.set_column(index, column, values_fn(table.column(column), table))
+    rewrite_file(root, batch, file, table, fix_meta)
+
+
+def _first_value(value, pa_type=None):
+    def change(col, table):
+        values = col.to_pylist()
+        values[0] = value
+        return pa.array(values, pa_type or col.type)
+
+    return change
+
+
+def corrupt_parquet(root):
+    rewrite_file(root, batch_ref(), "alerts.parquet", b"PAR1 this is not parquet PAR1")
+
+
+def sha_mismatch(root):
+    batch = batch_ref()
+    table = read_table(root, batch, "features.parquet")
+    rewrite_file(root, batch, "features.parquet", table.slice(1), fix_meta=False)
+
+
+def count_mismatch(root):
+    meta = json.loads((root / batch_ref().meta_key).read_text())
+    edit_meta(root, batch_ref(), counts={**meta["counts"], "alerts": meta["counts"]["alerts"] + 1})
+
+
+def missing_file(root):
+    (root / batch_ref().key("money_flows.parquet")).unlink()
+
+
+def meta_invalid_json(root):
+    (root / batch_ref().meta_key).write_text("{not json")
+
+
+def meta_missing_field(root):
+    path = root / batch_ref().meta_key
+    meta = json.loads(path.read_text())
+    del meta["sha256"]
+    path.write_text(json.dumps(meta))
+
+
+def drop_column(root):
+    batch = batch_ref()
+    table = read_table(root, batch, "alerts.parquet")
+    rewrite_file(root, batch, "alerts.parquet", table.drop_columns(["severity"]))
+
+
+def uncastable_type(root):
+    _set_column(
+        root,
+        "alerts.parquet",
+        "alert_confidence_score",
+        lambda col, t: pa.array(["high"] * len(col), pa.string()),
+    )
+
+
+def duplicate_alert_id(root):
+    _set_column(root, "alerts.parquet", "alert_id", lambda col, t: pa.array([col[1].as_py()] + col.to_pylist()[1:]))
+
+
+def null_key(root):
+    _set_column(root, "alerts.parquet", "alert_id", _first_value(None))
+
+
+def severity_urgent(root):
+    _set_column(root, "alerts.parquet", "severity", _first_value("urgent"))
+
+
+def confidence_too_high(root):
+    _set_column(root, "alerts.parquet", "alert_confidence_score", _first_value(1.7))
+
+
+def negative_volume(root):
+    _set_column(root, "alerts.parquet", "volume_usd", _first_value(decimal.Decimal("-5")))
+
+
+def hourly_pattern_of_23(root):
+    _set_column(root, "money_flows.parquet", "hourly_pattern", _first_value(list(range(23))))
+
+
+def other_processing_date(root):
+    def change(col, table):
+        return pc.if_else(
+            pa.array([i == 0 for i in range(len(col))]), pa.scalar(dt.date(2025, 8, 2), col.type), col
+        )
+
+    _set_column(root, "features.parquet", "processing_date", change)
+
+
+BAD_INPUTS = [
+    (corrupt_parquet, ["alerts.parquet", "must be readable Parquet"]),
+    (sha_mismatch, ["features.parquet", "SHA-256 must match META.json"]),
+    (count_mismatch, ["alerts.parquet", "row count must match META.json"]),
+    (missing_file, ["money_flows.parquet", "listed file must exist"]),
+    (meta_invalid_json, ["META.json", "must be valid JSON"]),
+    (meta_missing_field, ["META.json", "required field missing", "sha256"]),
+    (lambda r: edit_meta(r, batch_ref(), processing_date="2025-08-02"), ["META.json", "processing_date must agree"]),
+    (lambda r: edit_meta(r, batch_ref(), network="bittensor"), ["META.json", "network must agree"]),
+    (lambda r: edit_meta(r, batch_ref(), window_days=30), ["META.json", "window_days must agree"]),
+    (lambda r: edit_meta(r, batch_ref(), schema_version="2.0.0"), ["META.json", "major version 1"]),
+    (drop_column, ["alerts.parquet", "required column missing", "severity"]),
+    (uncastable_type, ["alerts.parquet", "alert_confidence_score must be Float32"]),
+    (duplicate_alert_id, ["alerts.parquet", "alert_id", "field_uniqueness"]),
+    (null_key, ["alerts.parquet", "alert_id", "not_nullable"]),
+    (severity_urgent, ["alerts.parquet", "severity", "isin", "urgent"]),
+    (confidence_too_high, ["alerts.parquet", "alert_confidence_score", "in_range(0, 1)", "1.7"]),
+    (negative_volume, ["alerts.parquet", "volume_usd", "greater_than_or_equal_to(0)"]),
+    (hourly_pattern_of_23, ["money_flows.parquet", "hourly_pattern", "array must have exactly 24 values"]),
+    (other_processing_date, ["features.parquet", "processing_date", "equal_to(2025-08-01)"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "expected"), BAD_INPUTS, ids=[f.__name__ if f.__name__ != "<lambda>" else e[1] for f, e in BAD_INPUTS]
+)
+def test_bad_batch_is_rejected_and_the_warehouse_is_unchanged(warehouse, landing_dir, spoil, expected):
+    assert materialize(warehouse, landing_dir).success  # a good batch for the date first
+    client = warehouse.get_client()
+    before = fingerprint(client)
+    assert all(rows for rows, _ in before.values())
+
+    spoil(landing_dir)
+    result = materialize(warehouse, landing_dir)
+
+    assert not result.success
+    text = failure_text(result)
+    for fragment in expected:
+        assert fragment in text, f"{fragment!r} not in failure:\n{text}"
+    assert "batch torus-2025-08-01-195d" in text
+    assert fingerprint(client) == before
+
+
+def test_contract_failure_is_reported_as_a_failing_blocking_check(warehouse, landing_dir):
+    severity_urgent(landing_dir)
+    result = materialize(warehouse, landing_dir)
+    assert not result.success
+    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    failing = evaluations["raw_alerts"]
+    assert not failing.passed
+    assert failing.metadata["failing_rows"].value == 1
+    assert "urgent" in failing.metadata["sample_rows"].value
+    assert evaluations["raw_features"].passed
+    assert not result.get_asset_materialization_events()

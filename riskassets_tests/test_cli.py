@@ -1,0 +1,90 @@
+"""The terminal: `riskassets` subcommands and `dagster asset materialize`, as subprocesses.
+
+Each subprocess gets its own runtime home (and so its own chDB folder): the test process
+already holds the session's chDB folder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from riskassets_tests.conftest import subprocess_env
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    home = tmp_path_factory.mktemp("home")
+    env = subprocess_env(home)
+    run([str(BIN / "riskassets"), "generate", "--start", "2025-08-01", "--days", "3", "--scale", "small"], env)
+    return home, env
+
+
+def test_generate_publishes_to_the_configured_landing_folder(home):
+    root, _ = home
+    metas = sorted((root / "landing" / "snapshots" / "torus").glob("*/195/META.json"))
+    assert [m.parent.parent.name for m in metas] == ["2025-08-01", "2025-08-02", "2025-08-03"]
+    assert (root / "landing" / "address-labels" / "torus_address_labels.parquet").exists()
+
+
+def test_validate_batch_is_a_dry_run(home, tmp_path):
+    root, env = home
+    batch = root / "landing" / "snapshots" / "torus" / "2025-08-01" / "195"
+    ok = run([str(BIN / "riskassets"), "validate-batch", str(batch)], env)
+    assert "VALID torus-2025-08-01-195d" in ok.stdout
+
+    # A spoiled copy: severity 'urgent' is reported with the file and the rule, exit 1.
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from riskassets_tests.conftest import batch_ref, rewrite_file
+
+    copy = tmp_path / "landing"
+    shutil.copytree(root / "landing", copy)
+    table = pq.read_table(copy / batch_ref().key("alerts.parquet"))
+    severity = table.column("severity").to_pylist()
+    severity[0] = "urgent"
+    table = table.set_column(table.schema.get_field_index("severity"), "severity", pa.array(severity))
+    rewrite_file(copy, batch_ref(), "alerts.parquet", table)
+    bad = run([str(BIN / "riskassets"), "validate-batch", str(copy / batch_ref().prefix)], env, check=False)
+    assert bad.returncode == 1
+    assert "alerts.parquet violates the contract of raw_alerts" in bad.stdout and "urgent" in bad.stdout
+
+    (copy / batch_ref().meta_key).write_text("{")
+    bad = run([str(BIN / "riskassets"), "validate-batch", str(copy / batch_ref().prefix)], env, check=False)
+    assert bad.returncode == 1 and "META.json: must be valid JSON" in bad.stdout
+    assert not (root / "chdb").exists(), "validate-batch must not open the warehouse"
+
+
+def test_dagster_cli_materializes_a_partition_and_a_range(home):
+    root, env = home
+    dagster = str(BIN / "dagster")
+    run([dagster, "asset", "materialize", "-m", "riskassets.definitions", "--select", "torus/raw_alerts", "--partition", "2025-08-03"], env)
+    out = run([str(BIN / "riskassets"), "sql", "SELECT processing_date, count() AS n FROM raw_alerts GROUP BY 1 ORDER BY 1", "--format", "json"], env)
+    rows = json.loads(out.stdout)
+    assert [r["processing_date"] for r in rows] == ["2025-08-03"]
+
+    run([dagster, "asset", "materialize", "-m", "riskassets.definitions", "--select", "group:sot", "--partition-range", "2025-08-01...2025-08-03"], env)
+    csv = run([str(BIN / "riskassets"), "sql", "SELECT count(DISTINCT processing_date) AS days FROM raw_money_flows", "--format", "csv"], env)
+    assert csv.stdout.splitlines() == ["days", "3"]
+    table = run([str(BIN / "riskassets"), "sql", "SELECT count() AS n FROM raw_features"], env)
+    assert "n" in table.stdout
+
+    bad = run([str(BIN / "riskassets"), "sql", "SELECT * FROM no_such_table"], env, check=False)
+    assert bad.returncode == 1 and "no_such_table" in bad.stderr

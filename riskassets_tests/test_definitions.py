@@ -1,0 +1,46 @@
+"""The code location loads, and every asset is described for the UI."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from riskassets.definitions import build_definitions
+from riskassets.settings import load_settings, parse_networks
+
+
+def test_definitions_load_for_the_default_settings(tmp_path):
+    defs = build_definitions(load_settings({"RISKASSETS_HOME": str(tmp_path)}))
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {f"torus/raw_{t}" for t in ("alerts", "features", "clusters", "money_flows", "address_labels")}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description and node.group_name == "sot"
+        assert {"clickhouse", "polars"} <= set(node.kinds) and node.owners
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert ("torus/raw_alerts", "contract") in checks and len(checks) == 5
+    assert defs.resolve_sensor_def("torus_sot_batch_sensor")
+
+
+def test_networks_are_configuration(tmp_path):
+    env = {"RISKASSETS_HOME": str(tmp_path), "RISKASSETS_NETWORKS": "torus:195:2025-08-01,bittensor:30:2025-09-01"}
+    defs = build_definitions(load_settings(env))
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "bittensor/raw_alerts" in keys and "torus/raw_alerts" in keys
+    assert defs.resolve_sensor_def("bittensor_sot_batch_sensor")
+
+
+@pytest.mark.parametrize("text", ["torus", "torus:x:2025-08-01", "Torus:195:2025-08-01", "torus:195:2025-08-01,torus:7:2025-08-01", ""])
+def test_bad_network_settings_say_what_is_wrong(text):
+    with pytest.raises(ValueError, match="RISKASSETS_NETWORKS"):
+        parse_networks(text)
+
+
+def test_settings_defaults_live_under_the_home(tmp_path):
+    settings = load_settings({"RISKASSETS_HOME": str(tmp_path)})
+    assert settings.landing_url == str(tmp_path / "landing")
+    assert settings.warehouse_url == f"chdb:{tmp_path / 'chdb'}"
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"

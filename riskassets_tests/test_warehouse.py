@@ -1,0 +1,34 @@
+"""The warehouse DDL stays in step with the SOT schema, and identifiers are validated."""
+
+from __future__ import annotations
+
+import pytest
+
+from riskassets.sot.schema import ALL_TABLES
+from riskassets.warehouse import WarehouseTarget, connect, identifier
+
+
+def test_ddl_matches_the_schema_module(chdb_url, database):
+    client = connect(chdb_url, database)
+    connect(chdb_url, database)  # applying the DDL twice is harmless
+    for spec in ALL_TABLES:
+        rows = client.query(f"SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {{t:String}}", parameters={"t": spec.asset}).result_rows
+        columns = dict(rows)
+        for column in spec.columns:
+            assert columns[column.name] == column.warehouse_type, (spec.asset, column.name)
+        assert {"network", "processing_date", "window_days"} <= set(columns)
+        extra = set(columns) - {c.name for c in spec.columns} - {"network", "processing_date", "window_days"}
+        assert not extra, (spec.asset, extra)
+
+
+@pytest.mark.parametrize("name", ["raw_alerts; DROP TABLE x", "Raw", "a-b", "", "x" * 80])
+def test_identifiers_are_validated(name):
+    with pytest.raises(ValueError, match="not a valid warehouse identifier"):
+        identifier(name)
+
+
+def test_warehouse_urls():
+    assert WarehouseTarget.parse("https://ch.example:8443").kind == "http"
+    assert WarehouseTarget.parse("chdb:/data/chdb") == WarehouseTarget("chdb", "/data/chdb")
+    with pytest.raises(ValueError, match="expected a chDB folder"):
+        WarehouseTarget.parse("postgres://x")
