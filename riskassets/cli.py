@@ -99,7 +99,9 @@ def _sql(args: argparse.Namespace) -> int:
     elif args.format == "json":
         print(json.dumps(frame.to_dicts(), default=str, indent=2))
     else:
-        with pl.Config(tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40):
+        with pl.Config(
+            tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40
+        ):
             print(frame)
     return 0
 

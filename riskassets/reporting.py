@@ -12,7 +12,9 @@ def _cell(value: Any, width: int = 40) -> str:
     if isinstance(value, float):
         text = f"{value:.6g}"
     elif isinstance(value, list | tuple):
-        text = "[" + ", ".join(_cell(v, 12) for v in value[:5]) + (", …]" if len(value) > 5 else "]")
+        text = (
+            "[" + ", ".join(_cell(v, 12) for v in value[:5]) + (", …]" if len(value) > 5 else "]")
+        )
     else:
         text = "" if value is None else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")

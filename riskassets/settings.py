@@ -6,7 +6,7 @@ definitions for any settings without reloading modules.
 | variable | default |
 |---|---|
 | RISKASSETS_HOME | ``.riskassets`` (relative to the working directory) |
-| RISKASSETS_NETWORKS | ``torus:195:2025-08-01`` (``name:window_days:first_date``, comma-separated) |
+| RISKASSETS_NETWORKS | ``torus:195:2025-08-01`` (``name:window_days:first_date``, …) |
 | RISKASSETS_LANDING_URL | ``$RISKASSETS_HOME/landing`` (or ``s3://bucket/prefix``) |
 | RISKASSETS_WAREHOUSE_URL | ``chdb:$RISKASSETS_HOME/chdb`` (or ``http(s)://host:port``) |
 | RISKASSETS_WAREHOUSE_DATABASE | ``riskassets`` |

@@ -12,7 +12,6 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -37,14 +36,19 @@ class WarehouseError(RuntimeError):
 
 def identifier(name: str) -> str:
     if not IDENTIFIER_RE.match(name):
-        raise ValueError(f"{name!r} is not a valid warehouse identifier (rule: {IDENTIFIER_RE.pattern})")
+        raise ValueError(
+            f"{name!r} is not a valid warehouse identifier (rule: {IDENTIFIER_RE.pattern})"
+        )
     return name
+
+
+SQL_DIR = Path(__file__).parent / "sql"
 
 
 @cache
 def sql_text(name: str) -> str:
     """The text of ``riskassets/sql/{name}.sql``."""
-    return resources.files("riskassets").joinpath(f"sql/{name}.sql").read_text()
+    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def render(name: str, **identifiers: str) -> str:
@@ -53,8 +57,7 @@ def render(name: str, **identifiers: str) -> str:
 
 
 def ddl_names() -> list[str]:
-    files = resources.files("riskassets").joinpath("sql/ddl").iterdir()
-    return sorted(f"ddl/{Path(f.name).stem}" for f in files if f.name.endswith(".sql"))
+    return sorted(f"ddl/{path.stem}" for path in (SQL_DIR / "ddl").glob("*.sql"))
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,9 @@ def stage_partition(
     return staging
 
 
-def swap_partition(client: Client, table: str, staging: str, network: str, processing_date: Any) -> None:
+def swap_partition(
+    client: Client, table: str, staging: str, network: str, processing_date: Any
+) -> None:
     client.command(
         render("replace_partition", table=identifier(table), staging=staging),
         parameters={"network": network, "processing_date": processing_date},

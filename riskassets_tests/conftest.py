@@ -106,7 +106,10 @@ def edit_meta(root: Path, batch: BatchRef, **changes) -> None:
     meta_path.write_text(json.dumps(meta))
 
 
-def fingerprint(client, tables=("raw_alerts", "raw_features", "raw_clusters", "raw_money_flows", "raw_address_labels")) -> dict:
+def fingerprint(
+    client,
+    tables=("raw_alerts", "raw_features", "raw_clusters", "raw_money_flows", "raw_address_labels"),
+) -> dict:
     """Row count and an order-independent hash of every row of each table."""
     return {
         t: client.query(f"SELECT count(), groupBitXor(cityHash64(*)) FROM {t}").result_rows[0]

@@ -30,7 +30,19 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
 def home(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     home = tmp_path_factory.mktemp("home")
     env = subprocess_env(home)
-    run([str(BIN / "riskassets"), "generate", "--start", "2025-08-01", "--days", "3", "--scale", "small"], env)
+    run(
+        [
+            str(BIN / "riskassets"),
+            "generate",
+            "--start",
+            "2025-08-01",
+            "--days",
+            "3",
+            "--scale",
+            "small",
+        ],
+        env,
+    )
     return home, env
 
 
@@ -60,14 +72,27 @@ def test_validate_batch_is_a_dry_run(home, tmp_path):
     table = pq.read_table(copy / batch_ref().key("alerts.parquet"))
     severity = table.column("severity").to_pylist()
     severity[0] = "urgent"
-    table = table.set_column(table.schema.get_field_index("severity"), "severity", pa.array(severity))
+    table = table.set_column(
+        table.schema.get_field_index("severity"), "severity", pa.array(severity)
+    )
     rewrite_file(copy, batch_ref(), "alerts.parquet", table)
-    bad = run([str(BIN / "riskassets"), "validate-batch", str(copy / batch_ref().prefix)], env, check=False)
+    bad = run(
+        [str(BIN / "riskassets"), "validate-batch", str(copy / batch_ref().prefix)],
+        env,
+        check=False,
+    )
     assert bad.returncode == 1
-    assert "alerts.parquet violates the contract of raw_alerts" in bad.stdout and "urgent" in bad.stdout
+    assert (
+        "alerts.parquet violates the contract of raw_alerts" in bad.stdout
+        and "urgent" in bad.stdout
+    )
 
     (copy / batch_ref().meta_key).write_text("{")
-    bad = run([str(BIN / "riskassets"), "validate-batch", str(copy / batch_ref().prefix)], env, check=False)
+    bad = run(
+        [str(BIN / "riskassets"), "validate-batch", str(copy / batch_ref().prefix)],
+        env,
+        check=False,
+    )
     assert bad.returncode == 1 and "META.json: must be valid JSON" in bad.stdout
     assert not (root / "chdb").exists(), "validate-batch must not open the warehouse"
 
@@ -75,13 +100,57 @@ def test_validate_batch_is_a_dry_run(home, tmp_path):
 def test_dagster_cli_materializes_a_partition_and_a_range(home):
     root, env = home
     dagster = str(BIN / "dagster")
-    run([dagster, "asset", "materialize", "-m", "riskassets.definitions", "--select", "torus/raw_alerts", "--partition", "2025-08-03"], env)
-    out = run([str(BIN / "riskassets"), "sql", "SELECT processing_date, count() AS n FROM raw_alerts GROUP BY 1 ORDER BY 1", "--format", "json"], env)
+    run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "riskassets.definitions",
+            "--select",
+            "torus/raw_alerts",
+            "--partition",
+            "2025-08-03",
+        ],
+        env,
+    )
+    out = run(
+        [
+            str(BIN / "riskassets"),
+            "sql",
+            "SELECT processing_date, count() AS n FROM raw_alerts GROUP BY 1 ORDER BY 1",
+            "--format",
+            "json",
+        ],
+        env,
+    )
     rows = json.loads(out.stdout)
     assert [r["processing_date"] for r in rows] == ["2025-08-03"]
 
-    run([dagster, "asset", "materialize", "-m", "riskassets.definitions", "--select", "group:sot", "--partition-range", "2025-08-01...2025-08-03"], env)
-    csv = run([str(BIN / "riskassets"), "sql", "SELECT count(DISTINCT processing_date) AS days FROM raw_money_flows", "--format", "csv"], env)
+    run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "riskassets.definitions",
+            "--select",
+            "group:sot",
+            "--partition-range",
+            "2025-08-01...2025-08-03",
+        ],
+        env,
+    )
+    csv = run(
+        [
+            str(BIN / "riskassets"),
+            "sql",
+            "SELECT count(DISTINCT processing_date) AS days FROM raw_money_flows",
+            "--format",
+            "csv",
+        ],
+        env,
+    )
     assert csv.stdout.splitlines() == ["days", "3"]
     table = run([str(BIN / "riskassets"), "sql", "SELECT count() AS n FROM raw_features"], env)
     assert "n" in table.stdout

@@ -14,7 +14,10 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {f"torus/raw_{t}" for t in ("alerts", "features", "clusters", "money_flows", "address_labels")}
+    assert keys == {
+        f"torus/raw_{t}"
+        for t in ("alerts", "features", "clusters", "money_flows", "address_labels")
+    }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and node.group_name == "sot"
@@ -26,14 +29,26 @@ def test_definitions_load_for_the_default_settings(tmp_path):
 
 
 def test_networks_are_configuration(tmp_path):
-    env = {"RISKASSETS_HOME": str(tmp_path), "RISKASSETS_NETWORKS": "torus:195:2025-08-01,bittensor:30:2025-09-01"}
+    env = {
+        "RISKASSETS_HOME": str(tmp_path),
+        "RISKASSETS_NETWORKS": "torus:195:2025-08-01,bittensor:30:2025-09-01",
+    }
     defs = build_definitions(load_settings(env))
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "bittensor/raw_alerts" in keys and "torus/raw_alerts" in keys
     assert defs.resolve_sensor_def("bittensor_sot_batch_sensor")
 
 
-@pytest.mark.parametrize("text", ["torus", "torus:x:2025-08-01", "Torus:195:2025-08-01", "torus:195:2025-08-01,torus:7:2025-08-01", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "torus",
+        "torus:x:2025-08-01",
+        "Torus:195:2025-08-01",
+        "torus:195:2025-08-01,torus:7:2025-08-01",
+        "",
+    ],
+)
 def test_bad_network_settings_say_what_is_wrong(text):
     with pytest.raises(ValueError, match="RISKASSETS_NETWORKS"):
         parse_networks(text)

@@ -12,12 +12,20 @@ def test_ddl_matches_the_schema_module(chdb_url, database):
     client = connect(chdb_url, database)
     connect(chdb_url, database)  # applying the DDL twice is harmless
     for spec in ALL_TABLES:
-        rows = client.query(f"SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {{t:String}}", parameters={"t": spec.asset}).result_rows
+        rows = client.query(
+            "SELECT name, type FROM system.columns"
+            " WHERE database = currentDatabase() AND table = {t:String}",
+            parameters={"t": spec.asset},
+        ).result_rows
         columns = dict(rows)
         for column in spec.columns:
             assert columns[column.name] == column.warehouse_type, (spec.asset, column.name)
         assert {"network", "processing_date", "window_days"} <= set(columns)
-        extra = set(columns) - {c.name for c in spec.columns} - {"network", "processing_date", "window_days"}
+        extra = (
+            set(columns)
+            - {c.name for c in spec.columns}
+            - {"network", "processing_date", "window_days"}
+        )
         assert not extra, (spec.asset, extra)
 
 

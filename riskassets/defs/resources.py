@@ -1,6 +1,5 @@
 """Typed resources: the warehouse (ClickHouse / chDB) and the landing zone (S3 / folder)."""
 
-
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 from dagster_aws.s3 import S3Resource

@@ -97,7 +97,10 @@ def parse_meta(raw: bytes, batch: BatchRef) -> dict[str, Any]:
     major = str(meta["schema_version"]).split(".")[0]
     if major != "1":
         raise BatchError(
-            batch, META_FILE, "schema_version must have major version 1", str(meta["schema_version"])
+            batch,
+            META_FILE,
+            "schema_version must have major version 1",
+            str(meta["schema_version"]),
         )
     expected = {
         "network": batch.network,
@@ -107,7 +110,10 @@ def parse_meta(raw: bytes, batch: BatchRef) -> dict[str, Any]:
     for name, value in expected.items():
         if meta[name] != value:
             raise BatchError(
-                batch, META_FILE, f"{name} must agree with the batch key", f"{meta[name]!r} != {value!r}"
+                batch,
+                META_FILE,
+                f"{name} must agree with the batch key",
+                f"{meta[name]!r} != {value!r}",
             )
     for name in ("counts", "sha256"):
         if not isinstance(meta[name], dict):
@@ -151,7 +157,10 @@ def normalise(spec: TableSpec, table: pa.Table, batch: BatchRef, file: str) -> p
             frame.select(expr)  # cast errors surface here, column by column
         except pl.exceptions.PolarsError as e:
             raise BatchError(
-                batch, file, f"column {column.name} must be {column.sot_type}", f"found {source}: {e}"
+                batch,
+                file,
+                f"column {column.name} must be {column.sot_type}",
+                f"found {source}: {e}",
             ) from e
         exprs.append(expr)
     return frame.select(exprs)

@@ -80,7 +80,8 @@ class ContractReport:
         if self.passed:
             return f"{self.file}: {self.rows} rows meet the contract of {self.table}"
         rules = "; ".join(
-            f"{f['column']}: {f['rule']} failed for {f['failing_rows']} row(s), e.g. {f['examples']}"
+            f"{f['column']}: {f['rule']} failed for {f['failing_rows']} row(s), "
+            f"e.g. {f['examples']}"
             for f in self.failures
         )
         return f"{self.file} violates the contract of {self.table}: {rules}"
@@ -115,6 +116,10 @@ def check_contract(
                 "examples": examples,
             }
         )
-    index = cases["index"].drop_nulls().unique().sort().head(SAMPLE_ROWS) if "index" in cases.columns else []
+    index = (
+        cases["index"].drop_nulls().unique().sort().head(SAMPLE_ROWS)
+        if "index" in cases.columns
+        else []
+    )
     samples = frame.with_row_index("row").filter(pl.col("row").is_in(list(index)))
     return report, samples

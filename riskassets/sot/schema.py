@@ -98,7 +98,8 @@ FEATURES = TableSpec(
         Column("net_flow_usd", DECIMAL),  # in minus out: negative for net senders
         *_cols(
             "Float64",
-            "amount_variance amount_skewness amount_kurtosis volume_std volume_cv flow_concentration",
+            "amount_variance amount_skewness amount_kurtosis "
+            "volume_std volume_cv flow_concentration",
         ),
         *_cols("UInt64", "tx_in_count tx_out_count tx_total_count"),
         *_cols("UInt32", "activity_days activity_span_days"),
@@ -214,4 +215,9 @@ BATCH_TABLES: tuple[TableSpec, ...] = (ALERTS, FEATURES, CLUSTERS, MONEY_FLOWS)
 ALL_TABLES: tuple[TableSpec, ...] = (*BATCH_TABLES, ADDRESS_LABELS)
 TABLES_BY_ASSET: dict[str, TableSpec] = {t.asset: t for t in ALL_TABLES}
 # Columns that the labels file may carry but need not.
-OPTIONAL_LABEL_COLUMNS = ("created_timestamp", "updated_timestamp", "processing_date", "window_days")
+OPTIONAL_LABEL_COLUMNS = (
+    "created_timestamp",
+    "updated_timestamp",
+    "processing_date",
+    "window_days",
+)

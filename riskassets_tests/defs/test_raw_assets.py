@@ -68,10 +68,12 @@ def test_ingests_one_batch_with_every_table_and_check(warehouse, landing_dir):
     # Amounts are Float64 and equal the Decimal values of the file.
     alerts = read_table(landing_dir, batch, "alerts.parquet")
     expected = sum(float(v) for v in alerts.column("volume_usd").to_pylist())
-    (total, kind), = client.query("SELECT sum(volume_usd), toTypeName(volume_usd) FROM raw_alerts").result_rows
+    ((total, kind),) = client.query(
+        "SELECT sum(volume_usd), toTypeName(volume_usd) FROM raw_alerts"
+    ).result_rows
     assert kind == "Float64" and total == pytest.approx(expected, rel=1e-9)
     # Labels are the ones known by the end of the day, never later ones.
-    (late,), = client.query(
+    ((late,),) = client.query(
         "SELECT countIf(created_timestamp >= {end:UInt64}) FROM raw_address_labels",
         parameters={"end": int(dt.datetime(2025, 8, 2, tzinfo=dt.UTC).timestamp() * 1000)},
     ).result_rows
@@ -96,8 +98,14 @@ def test_partition_range_in_one_run(warehouse, landing_dir):
     result = materialize(warehouse, landing_dir, "2025-08-01", last="2025-08-03")
     assert result.success
     client = warehouse.get_client()
-    assert sorted(day_counts(client, "raw_alerts")) == [DAY1 + dt.timedelta(days=i) for i in range(3)]
-    partitions = {m.partition for m in result.get_asset_materialization_events() if m.asset_key.path[-1] == "raw_alerts"}
+    assert sorted(day_counts(client, "raw_alerts")) == [
+        DAY1 + dt.timedelta(days=i) for i in range(3)
+    ]
+    partitions = {
+        m.partition
+        for m in result.get_asset_materialization_events()
+        if m.asset_key.path[-1] == "raw_alerts"
+    }
     assert partitions == {"2025-08-01", "2025-08-02", "2025-08-03"}
 
 
@@ -188,7 +196,12 @@ def uncastable_type(root):
 
 
 def duplicate_alert_id(root):
-    _set_column(root, "alerts.parquet", "alert_id", lambda col, t: pa.array([col[1].as_py()] + col.to_pylist()[1:]))
+    _set_column(
+        root,
+        "alerts.parquet",
+        "alert_id",
+        lambda col, t: pa.array([col[1].as_py()] + col.to_pylist()[1:]),
+    )
 
 
 def null_key(root):
@@ -214,7 +227,9 @@ def hourly_pattern_of_23(root):
 def other_processing_date(root):
     def change(col, table):
         return pc.if_else(
-            pa.array([i == 0 for i in range(len(col))]), pa.scalar(dt.date(2025, 8, 2), col.type), col
+            pa.array([i == 0 for i in range(len(col))]),
+            pa.scalar(dt.date(2025, 8, 2), col.type),
+            col,
         )
 
     _set_column(root, "features.parquet", "processing_date", change)
@@ -227,7 +242,10 @@ BAD_INPUTS = [
     (missing_file, ["money_flows.parquet", "listed file must exist"]),
     (meta_invalid_json, ["META.json", "must be valid JSON"]),
     (meta_missing_field, ["META.json", "required field missing", "sha256"]),
-    (lambda r: edit_meta(r, batch_ref(), processing_date="2025-08-02"), ["META.json", "processing_date must agree"]),
+    (
+        lambda r: edit_meta(r, batch_ref(), processing_date="2025-08-02"),
+        ["META.json", "processing_date must agree"],
+    ),
     (lambda r: edit_meta(r, batch_ref(), network="bittensor"), ["META.json", "network must agree"]),
     (lambda r: edit_meta(r, batch_ref(), window_days=30), ["META.json", "window_days must agree"]),
     (lambda r: edit_meta(r, batch_ref(), schema_version="2.0.0"), ["META.json", "major version 1"]),
@@ -238,15 +256,22 @@ BAD_INPUTS = [
     (severity_urgent, ["alerts.parquet", "severity", "isin", "urgent"]),
     (confidence_too_high, ["alerts.parquet", "alert_confidence_score", "in_range(0, 1)", "1.7"]),
     (negative_volume, ["alerts.parquet", "volume_usd", "greater_than_or_equal_to(0)"]),
-    (hourly_pattern_of_23, ["money_flows.parquet", "hourly_pattern", "array must have exactly 24 values"]),
+    (
+        hourly_pattern_of_23,
+        ["money_flows.parquet", "hourly_pattern", "array must have exactly 24 values"],
+    ),
     (other_processing_date, ["features.parquet", "processing_date", "equal_to(2025-08-01)"]),
 ]
 
 
 @pytest.mark.parametrize(
-    ("spoil", "expected"), BAD_INPUTS, ids=[f.__name__ if f.__name__ != "<lambda>" else e[1] for f, e in BAD_INPUTS]
+    ("spoil", "expected"),
+    BAD_INPUTS,
+    ids=[f.__name__ if f.__name__ != "<lambda>" else e[1] for f, e in BAD_INPUTS],
 )
-def test_bad_batch_is_rejected_and_the_warehouse_is_unchanged(warehouse, landing_dir, spoil, expected):
+def test_bad_batch_is_rejected_and_the_warehouse_is_unchanged(
+    warehouse, landing_dir, spoil, expected
+):
     assert materialize(warehouse, landing_dir).success  # a good batch for the date first
     client = warehouse.get_client()
     before = fingerprint(client)

@@ -34,9 +34,13 @@ def test_publish_sense_and_ingest_from_s3(s3_landing, warehouse):
     client = zone.client
     bucket = zone.bucket
     # An upload in progress and keys that try to leave the layout.
-    client.put_object(Bucket=bucket, Key="sot/export/snapshots/torus/2025-08-05/195/alerts.parquet", Body=b"x")
+    client.put_object(
+        Bucket=bucket, Key="sot/export/snapshots/torus/2025-08-05/195/alerts.parquet", Body=b"x"
+    )
     client.put_object(Bucket=bucket, Key="sot/export/snapshots/../../etc/x", Body=b"x")
-    client.put_object(Bucket=bucket, Key="sot/export/snapshots/torus/../../etc/META.json", Body=b"{}")
+    client.put_object(
+        Bucket=bucket, Key="sot/export/snapshots/torus/../../etc/META.json", Body=b"{}"
+    )
 
     with dg.instance_for_test() as instance:
         with dg.build_sensor_context(instance=instance, resources={"landing": landing}) as context:
@@ -61,5 +65,9 @@ def test_publish_sense_and_ingest_from_s3(s3_landing, warehouse):
     assert outcome.success
     counts = fingerprint(warehouse.get_client())
     assert all(rows > 0 for rows, _ in counts.values())
-    dates = warehouse.get_client().query("SELECT DISTINCT processing_date FROM raw_alerts ORDER BY 1").result_rows
+    dates = (
+        warehouse.get_client()
+        .query("SELECT DISTINCT processing_date FROM raw_alerts ORDER BY 1")
+        .result_rows
+    )
     assert [d for (d,) in dates] == [DAY1, DAY1 + dt.timedelta(days=1)]

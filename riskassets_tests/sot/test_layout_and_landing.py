@@ -34,7 +34,9 @@ def test_a_layout_key_parses():
     assert batch == BatchRef("torus", dt.date(2025, 8, 1), 195) and file == "alerts.parquet"
 
 
-@pytest.mark.parametrize("key", ["snapshots/../../etc/x", "../x", "/etc/passwd", "a//b", "a/./b", ""])
+@pytest.mark.parametrize(
+    "key", ["snapshots/../../etc/x", "../x", "/etc/passwd", "a//b", "a/./b", ""]
+)
 def test_local_landing_never_leaves_its_root(tmp_path, key):
     (tmp_path / "secret").write_text("outside")
     zone = LocalLanding(tmp_path / "root")

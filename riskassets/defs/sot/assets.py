@@ -4,7 +4,6 @@ One multi-asset reads each batch once, verifies it, checks the contracts of ever
 table and only then replaces the partitions. A partition range runs in one run.
 """
 
-
 import datetime as dt
 import time
 
@@ -25,7 +24,7 @@ DESCRIPTIONS = {
     "raw_alerts": "Typology alerts raised on addresses (alerts.parquet of each SOT batch).",
     "raw_features": "The SOT's per-address features over the batch window (features.parquet).",
     "raw_clusters": "Groups of related alerts (clusters.parquet); quiet days are empty.",
-    "raw_money_flows": "Directed money-flow edges aggregated over the window (money_flows.parquet).",
+    "raw_money_flows": "Directed money-flow edges aggregated over the window (money_flows).",
     "raw_address_labels": (
         "Address labels known as of the processing date: the network's labels snapshot, "
         "restricted to labels created by the end of that day."
@@ -103,7 +102,9 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
                 asset_key=keys[asset],
                 metadata=_metadata(asset, per_day, seconds),
                 check_results=[
-                    checks.contract_result(keys[asset], last_outcomes[asset], per_day[-1][0].batch, len(days))
+                    checks.contract_result(
+                        keys[asset], last_outcomes[asset], per_day[-1][0].batch, len(days)
+                    )
                 ],
             )
 

@@ -4,7 +4,6 @@ The multi-asset reports one result per table; a failing contract stops the write
 check can never pass on data that is not in the warehouse, nor the reverse.
 """
 
-
 import dagster as dg
 
 from riskassets.reporting import markdown_preview, markdown_rows
@@ -43,7 +42,10 @@ def contract_result(
         metadata["failures"] = dg.MetadataValue.md(
             markdown_rows(
                 ["column", "rule", "failing rows", "examples"],
-                [(f["column"], f["rule"], f["failing_rows"], f["examples"]) for f in report.failures],
+                [
+                    (f["column"], f["rule"], f["failing_rows"], f["examples"])
+                    for f in report.failures
+                ],
             )
         )
         metadata["sample_rows"] = dg.MetadataValue.md(markdown_preview(outcome.samples))

@@ -1,6 +1,5 @@
 """One sensor per network: a run for every complete batch that lands in the landing zone."""
 
-
 import dagster as dg
 
 from riskassets.defs.resources import LandingResource
@@ -22,7 +21,11 @@ def build_batch_sensor(network: Network, raw_assets: dg.AssetsDefinition) -> dg.
     def sot_batch_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         # Sensors never open the warehouse: chDB allows one process per data folder.
         new, cursor = find_new_batches(
-            landing.get_zone(), network.name, network.window_days, network.start_date, context.cursor
+            landing.get_zone(),
+            network.name,
+            network.window_days,
+            network.start_date,
+            context.cursor,
         )
         for found in new:
             context.log.info(f"complete batch {found.batch.batch_id} (run key {found.run_key})")
