@@ -17,9 +17,12 @@ SENSOR = build_batch_sensor(NETWORK, build_raw_sot_assets(NETWORK))
 
 
 def tick(landing: LandingResource, cursor: str | None):
-    with dg.instance_for_test() as instance, dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"landing": landing}
-    ) as context:
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"landing": landing}
+        ) as context,
+    ):
         result = SENSOR(context)
     return result.run_requests, result.cursor
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from riskassets.demo import generator
 from riskassets.demo.generator import (
     DayBatch,
     batch_files,
@@ -28,7 +29,7 @@ from riskassets.demo.generator import (
 )
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import META_FILE, BatchRef, labels_key
-from riskassets.sot.schema import ADDRESS_LABELS, BATCH_TABLES, ENUMS, TableSpec
+from riskassets.sot.schema import ADDRESS_LABELS, BATCH_TABLES, CLUSTERS, ENUMS, TableSpec
 
 NETWORK = "torus"
 DAY = dt.date(2025, 8, 1)
@@ -293,14 +294,23 @@ def test_clusters_refer_to_this_batch(tables: dict[str, pl.DataFrame]):
             assert row["addresses_involved"]
 
 
-def test_clusters_exist_on_most_days_and_an_empty_file_is_well_typed():
+def test_clusters_exist_on_most_days():
     counts = [
         generate_day(
             NETWORK, DAY + dt.timedelta(days=d), scale="small", window_days=WINDOW
         ).clusters.num_rows
         for d in range(5)
     ]
-    assert sum(c > 0 for c in counts) >= 3, counts
+    assert sum(c > 0 for c in counts) >= 4, counts
+
+
+def test_a_quiet_day_writes_an_empty_but_well_typed_clusters_file(monkeypatch):
+    monkeypatch.setattr(generator, "QUIET_DAY_SHARE", 1.0)
+    quiet = generate_day(NETWORK, DAY, scale="small", window_days=WINDOW)
+    files = batch_files(quiet)
+    clusters = read(files["clusters.parquet"])
+    assert clusters.num_rows == 0 == meta(quiet, files)["counts"]["clusters"]
+    assert clusters.schema.remove_metadata() == expected_schema(CLUSTERS)
 
 
 def test_labels_snapshot_holds_labels_known_by_the_end_of_the_day(tables, batch: DayBatch):
