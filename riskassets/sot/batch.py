@@ -222,10 +222,7 @@ def _read_labels(
     file = key.rsplit("/", 1)[-1]
     table = read_parquet(batch, file, _read(zone, batch, file, key))
     labels = normalise(ADDRESS_LABELS, table, batch, file)
-    uploaded_with_batch = "processing_date" in labels.columns and (
-        labels.height and labels["processing_date"][0] == batch.processing_date
-    )
-    if uploaded_with_batch and labels.height != meta["counts"].get(ADDRESS_LABELS.name):
+    if _uploaded_with(table, batch) and labels.height != meta["counts"].get(ADDRESS_LABELS.name):
         # The labels file is overwritten in place, outside the batch: a mismatch means it
         # moved on since META.json was written. Worth a warning, not a rejection.
         warnings.append(
@@ -239,7 +236,20 @@ def _read_labels(
         labels = labels.filter(
             pl.col("created_timestamp").is_null() | (pl.col("created_timestamp") < known_until)
         )
-    return labels.drop(["processing_date", "window_days"], strict=False)
+    return labels
+
+
+def _uploaded_with(labels: pa.Table, batch: BatchRef) -> bool:
+    """Whether the labels file says it was exported together with this batch."""
+    if "processing_date" not in labels.column_names or labels.num_rows == 0:
+        return False
+    frame = pl.from_arrow(labels.select(["processing_date"]).slice(0, 1))
+    assert isinstance(frame, pl.DataFrame)
+    try:
+        day = frame.select(_to_date("processing_date", frame.schema["processing_date"], batch, ""))
+    except (BatchError, pl.exceptions.PolarsError):
+        return False
+    return day.item() == batch.processing_date
 
 
 def _epoch_ms(day: dt.date) -> int:

@@ -17,7 +17,7 @@ import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
 from riskassets.sot.batch import polars_type
-from riskassets.sot.schema import ADDRESS_LABELS, ENUMS, TableSpec
+from riskassets.sot.schema import ADDRESS_LABELS, ENUMS, OPTIONAL_LABEL_COLUMNS, TableSpec
 
 SAMPLE_ROWS = 5
 
@@ -55,7 +55,7 @@ def contract_schema(
             checks=checks,
             nullable=column.nullable,
             unique=spec.key == (column.name,),
-            required=not (spec is ADDRESS_LABELS and column.nullable),
+            required=not (spec is ADDRESS_LABELS and column.name in OPTIONAL_LABEL_COLUMNS),
         )
     unique = list(spec.key) if len(spec.key) > 1 else None
     return pa.DataFrameSchema(columns, unique=unique, name=spec.asset, strict=False)

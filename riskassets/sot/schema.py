@@ -6,7 +6,7 @@ the contracts are built from them and the demo generator writes files with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # SOT types that are normalised at the boundary: every USD amount becomes Float64 so that no
 # Decimal ever reaches Python arithmetic (the replaced system raised TypeErrors deep in its
@@ -42,7 +42,6 @@ class TableSpec:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     in_batch: bool = True  # False for the labels file, which lives outside the batch folder
-    extra: tuple[Column, ...] = field(default=())
 
     @property
     def file_name(self) -> str:
@@ -214,10 +213,5 @@ ADDRESS_LABELS = TableSpec(
 BATCH_TABLES: tuple[TableSpec, ...] = (ALERTS, FEATURES, CLUSTERS, MONEY_FLOWS)
 ALL_TABLES: tuple[TableSpec, ...] = (*BATCH_TABLES, ADDRESS_LABELS)
 TABLES_BY_ASSET: dict[str, TableSpec] = {t.asset: t for t in ALL_TABLES}
-# Columns that the labels file may carry but need not.
-OPTIONAL_LABEL_COLUMNS = (
-    "created_timestamp",
-    "updated_timestamp",
-    "processing_date",
-    "window_days",
-)
+# Columns of the labels file that may be absent (a label without them is known from the start).
+OPTIONAL_LABEL_COLUMNS = ("created_timestamp", "updated_timestamp")
