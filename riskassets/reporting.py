@@ -27,9 +27,12 @@ def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_preview(frame: pl.DataFrame, rows: int = 5, columns: int = 10) -> str:
-    """The first rows and columns of a frame as a markdown table."""
+def markdown_preview(
+    frame: pl.DataFrame, rows: int = 5, columns: int = 10, total_rows: int | None = None
+) -> str:
+    """The first rows and columns of a frame (of ``total_rows`` in all) as a markdown table."""
     shown = frame.select(frame.columns[:columns]).head(rows)
-    note = f"\n\n_{frame.height} rows × {frame.width} columns; first {min(rows, frame.height)} rows"
+    total = frame.height if total_rows is None else total_rows
+    note = f"\n\n_{total} rows × {frame.width} columns; first {min(rows, frame.height)} rows"
     note += f", first {columns} columns_" if frame.width > columns else "_"
     return markdown_rows(shown.columns, shown.iter_rows()) + note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import polars as pl
@@ -9,9 +10,13 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
-from riskassets.sot.batch import LoadedBatch
+from riskassets.sot.batch import LoadedBatch, read_batch
 from riskassets.sot.contracts import ContractReport, check_contract
+from riskassets.sot.landing import LandingZone
+from riskassets.sot.layout import BatchRef
 from riskassets.sot.schema import ADDRESS_LABELS, TABLES_BY_ASSET
+
+PREVIEW_ROWS = 5
 
 
 @dataclass
@@ -75,3 +80,54 @@ def write_batch(client: Client, loaded: LoadedBatch, assets: list[str]) -> None:
         raise
     for asset, staging in staged.items():
         warehouse.swap_partition(client, asset, staging, batch.network, batch.processing_date)
+
+
+class ContractViolation(ValueError):
+    """A batch whose data breaks a contract: nothing of it was written."""
+
+    def __init__(self, batch: BatchRef, outcomes: dict[str, ContractOutcome]):
+        self.batch, self.outcomes = batch, outcomes
+        failed = [o.report.summary() for o in outcomes.values() if not o.report.passed]
+        super().__init__(
+            f"batch {batch.batch_id} rejected; nothing was written. " + " | ".join(failed)
+        )
+
+
+@dataclass
+class IngestedDay:
+    """What one ingested batch leaves behind for reporting (not the data itself)."""
+
+    batch: BatchRef
+    row_counts: dict[str, int]  # by asset
+    sha256: dict[str, str]  # by file name
+    previews: dict[str, pl.DataFrame]  # first rows, by asset
+    outcomes: dict[str, ContractOutcome]
+    read_seconds: float
+    write_seconds: float
+    warnings: list[str]
+
+
+def ingest_day(
+    zone: LandingZone, client: Client, batch: BatchRef, assets: list[str]
+) -> IngestedDay:
+    """Read, verify and check one batch, then replace its partitions of ``assets``.
+
+    Raises BatchError (files, META.json) or ContractViolation (data) before writing anything.
+    """
+    loaded = read_batch(zone, batch)
+    outcomes = check_contracts(loaded, assets)
+    if not all(o.report.passed for o in outcomes.values()):
+        raise ContractViolation(batch, outcomes)
+    started = time.perf_counter()
+    write_batch(client, loaded, assets)
+    frames = {asset: loaded.tables[TABLES_BY_ASSET[asset].name] for asset in assets}
+    return IngestedDay(
+        batch=batch,
+        row_counts={asset: frame.height for asset, frame in frames.items()},
+        sha256=loaded.sha256,
+        previews={asset: frame.head(PREVIEW_ROWS) for asset, frame in frames.items()},
+        outcomes=outcomes,
+        read_seconds=loaded.seconds,
+        write_seconds=time.perf_counter() - started,
+        warnings=loaded.warnings,
+    )

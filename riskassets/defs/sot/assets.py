@@ -14,10 +14,10 @@ from riskassets.defs.sot import checks
 from riskassets.defs.sot.partitions import daily_partitions
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
-from riskassets.sot.batch import BatchError, LoadedBatch, read_batch
-from riskassets.sot.ingest import check_contracts, write_batch
+from riskassets.sot.batch import BatchError
+from riskassets.sot.ingest import ContractViolation, IngestedDay, ingest_day
 from riskassets.sot.layout import BatchRef
-from riskassets.sot.schema import ALL_TABLES
+from riskassets.sot.schema import ALL_TABLES, TABLES_BY_ASSET
 
 OWNERS = ["team:aml-data"]
 DESCRIPTIONS = {
@@ -63,76 +63,64 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
     ):
         selected = [a for a, k in keys.items() if k in context.selected_asset_keys]
         zone, client = landing.get_zone(), warehouse.get_client()
-        days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         started = time.perf_counter()
-        per_day: list[tuple[LoadedBatch, float]] = []
-        for day in days:
-            batch = BatchRef(network.name, day, network.window_days)
+        days: list[IngestedDay] = []
+        for partition_key in context.partition_keys:
+            batch = BatchRef(
+                network.name, dt.date.fromisoformat(partition_key), network.window_days
+            )
             context.log.info(f"{batch.batch_id}: reading {zone.url}/{batch.prefix}")
             try:
-                loaded = read_batch(zone, batch)
+                day = ingest_day(zone, client, batch, selected)
             except BatchError as e:
                 raise dg.Failure(description=str(e), metadata={"batch": batch.batch_id}) from e
-            for warning in loaded.warnings:
+            except ContractViolation as e:
+                # Every table's contract shows in the UI; then the run stops, nothing written.
+                for asset, outcome in e.outcomes.items():
+                    yield checks.contract_result(keys[asset], outcome, batch)
+                raise dg.Failure(description=str(e), metadata={"batch": batch.batch_id}) from e
+            for warning in day.warnings:
                 context.log.warning(f"{batch.batch_id}: {warning}")
-            outcomes = check_contracts(loaded, selected)
-            failed = [o.report for o in outcomes.values() if not o.report.passed]
-            if failed:
-                # Show every table's contract in the UI, then stop before anything is written.
-                for asset, outcome in outcomes.items():
-                    yield checks.contract_result(keys[asset], outcome, loaded.batch)
-                raise dg.Failure(
-                    description=f"batch {batch.batch_id} rejected; nothing was written. "
-                    + " | ".join(r.summary() for r in failed),
-                    metadata={"batch": batch.batch_id},
-                )
-            write_started = time.perf_counter()
-            write_batch(client, loaded, selected)
             context.log.info(
                 f"{batch.batch_id}: replaced partitions "
-                + ", ".join(f"{a}={loaded.tables[_table(a)].height}" for a in selected)
-                + f" (read {loaded.seconds:.1f}s, write {time.perf_counter() - write_started:.1f}s)"
+                + ", ".join(f"{a}={n}" for a, n in day.row_counts.items())
+                + f" (read {day.read_seconds:.1f}s, write {day.write_seconds:.1f}s)"
             )
-            per_day.append((loaded, time.perf_counter() - write_started))
-            last_outcomes = outcomes
+            days.append(day)
 
         seconds = time.perf_counter() - started
+        last = days[-1]
         for asset in selected:
             yield dg.MaterializeResult(
                 asset_key=keys[asset],
-                metadata=_metadata(asset, per_day, seconds),
+                metadata=_metadata(asset, days, seconds),
                 check_results=[
-                    checks.contract_result(
-                        keys[asset], last_outcomes[asset], per_day[-1][0].batch, len(days)
-                    )
+                    checks.contract_result(keys[asset], last.outcomes[asset], last.batch, len(days))
                 ],
             )
 
     return raw_sot
 
 
-def _table(asset: str) -> str:
-    return asset.removeprefix("raw_")
-
-
-def _metadata(asset: str, per_day: list[tuple[LoadedBatch, float]], seconds: float) -> dict:
-    table = _table(asset)
-    last = per_day[-1][0]
-    counts = [(lb.batch.processing_date.isoformat(), lb.tables[table].height) for lb, _ in per_day]
+def _metadata(asset: str, days: list[IngestedDay], seconds: float) -> dict:
+    counts = [(d.batch.processing_date.isoformat(), d.row_counts[asset]) for d in days]
+    last = days[-1]
     metadata: dict = {
         "dagster/row_count": dg.MetadataValue.int(sum(n for _, n in counts)),
-        "batch_ids": dg.MetadataValue.text(", ".join(lb.batch.batch_id for lb, _ in per_day)),
-        "partitions": dg.MetadataValue.int(len(per_day)),
+        "batch_ids": dg.MetadataValue.text(", ".join(d.batch.batch_id for d in days)),
+        "partitions": dg.MetadataValue.int(len(days)),
         "duration_s": dg.MetadataValue.float(round(seconds, 3)),
         "rows_per_day": dg.MetadataValue.md(markdown_rows(["processing_date", "rows"], counts)),
         "batch_row_counts": dg.MetadataValue.json(last.row_counts),
-        "preview": dg.MetadataValue.md(markdown_preview(last.tables[table])),
+        "preview": dg.MetadataValue.md(
+            markdown_preview(last.previews[asset], total_rows=last.row_counts[asset])
+        ),
     }
-    if asset != "raw_address_labels":
+    spec = TABLES_BY_ASSET[asset]
+    if spec.in_batch:
         metadata["sha256"] = dg.MetadataValue.md(
             markdown_rows(
-                ["batch", "sha256"],
-                [(lb.batch.batch_id, lb.sha256[f"{table}.parquet"]) for lb, _ in per_day],
+                ["batch", "sha256"], [(d.batch.batch_id, d.sha256[spec.file_name]) for d in days]
             )
         )
     return metadata
