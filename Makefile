@@ -15,12 +15,18 @@ SCALE ?= demo
 
 .PHONY: demo setup instance test dev lint format constraints clean
 
-## The first command: set up, publish 21 demo days, ingest them, print row counts.
+## The first command: set up, publish 21 demo days, ingest them, build features and labels,
+## the training set of the last day, and print what the warehouse holds.
 demo: setup instance
 	$(BIN)/riskassets generate --network $(NETWORK) --start $(START) --days $(DAYS) --scale $(SCALE)
 	$(BIN)/dagster asset materialize -m riskassets.definitions \
 		--select 'group:sot' --partition-range $(START)...$(END)
+	$(BIN)/dagster asset materialize -m riskassets.definitions \
+		--select 'group:features' --partition-range $(START)...$(END)
+	$(BIN)/dagster asset materialize -m riskassets.definitions \
+		--select '$(NETWORK)/training_set' --partition $(END)
 	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/raw_row_counts.sql)"
+	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/training_set_summary.sql)"
 
 ## The second command: the test suite (what .ci/run runs).
 test: setup

@@ -2,9 +2,11 @@
 
 import dagster as dg
 
+from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.resources import build_resources
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.sensors import build_batch_sensor
+from riskassets.defs.training.assets import build_training_assets
 from riskassets.settings import Settings, load_settings
 
 
@@ -12,7 +14,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     assets, sensors = [], []
     for network in settings.networks:
         raw = build_raw_sot_assets(network)
-        assets.append(raw)
+        assets += [
+            raw,
+            *build_feature_assets(network),
+            *build_training_assets(network, settings.split),
+        ]
         sensors.append(build_batch_sensor(network, raw))
     return dg.Definitions(
         assets=assets,

@@ -11,6 +11,8 @@ definitions for any settings without reloading modules.
 | RISKASSETS_WAREHOUSE_URL | ``chdb:$RISKASSETS_HOME/chdb`` (or ``http(s)://host:port``) |
 | RISKASSETS_WAREHOUSE_DATABASE | ``riskassets`` |
 | MLFLOW_TRACKING_URI | ``sqlite:///$RISKASSETS_HOME/mlflow/mlflow.db`` |
+| RISKASSETS_TRAIN_DAYS / RISKASSETS_TEST_DAYS | ``14`` / ``3`` (trailing dates of a training set) |
+| RISKASSETS_MIN_POSITIVES / RISKASSETS_MIN_NEGATIVES | ``10`` / ``10`` (per train/test set) |
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskassets.sot.layout import check_network
+from riskassets.training.dataset import SplitConfig
 
 DEFAULT_NETWORKS = "torus:195:2025-08-01"
 
@@ -41,6 +44,7 @@ class Settings:
     warehouse_url: str
     warehouse_database: str
     mlflow_tracking_uri: str
+    split: SplitConfig = SplitConfig()
 
     def network(self, name: str) -> Network:
         for network in self.networks:
@@ -81,4 +85,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         warehouse_database=env.get("RISKASSETS_WAREHOUSE_DATABASE") or "riskassets",
         mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        split=SplitConfig(
+            train_days=_int(env, "RISKASSETS_TRAIN_DAYS", 14),
+            test_days=_int(env, "RISKASSETS_TEST_DAYS", 3),
+            min_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10),
+            min_negatives=_int(env, "RISKASSETS_MIN_NEGATIVES", 10),
+        ),
     )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as e:
+        raise ValueError(f"{name}={value!r} must be an integer") from e

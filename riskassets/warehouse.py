@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
+import polars as pl
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
@@ -57,6 +58,7 @@ def render(name: str, **identifiers: str) -> str:
 
 
 def ddl_names() -> list[str]:
+    """The DDL files in the order their number prefixes give (views after their tables)."""
     return sorted(f"ddl/{path.stem}" for path in (SQL_DIR / "ddl").glob("*.sql"))
 
 
@@ -149,7 +151,7 @@ def replace_partition(
     and a failed insert leaves the old content in place.
     """
     staging = stage_partition(client, table, network, processing_date, rows)
-    swap_partition(client, table, staging, network, processing_date)
+    swap_partition(client, table, staging, network, processing_date, rows.num_rows)
 
 
 def staging_name(table: str, network: str, processing_date: Any) -> str:
@@ -168,14 +170,34 @@ def stage_partition(
 
 
 def swap_partition(
-    client: Client, table: str, staging: str, network: str, processing_date: Any
+    client: Client, table: str, staging: str, network: str, processing_date: Any, rows: int
 ) -> None:
+    params = {"network": network, "processing_date": processing_date}
     client.command(
         render("replace_partition", table=identifier(table), staging=staging),
-        parameters={"network": network, "processing_date": processing_date},
+        parameters=params,
         settings=_REPLACE_SETTINGS,
     )
     client.command(render("drop_table", table=staging))
+    client.command(
+        sql_text("partition_log_insert"), parameters={**params, "table_name": table, "rows": rows}
+    )
+
+
+def missing_partitions(client: Client, network: str, table: str, dates: list[Any]) -> list[Any]:
+    """Those of ``dates`` for which no partition of ``table`` was ever written."""
+    rows = client.query(
+        sql_text("partition_log_missing"),
+        parameters={"network": network, "table_name": table, "dates": list(dates)},
+    ).result_rows
+    return [d for (d,) in rows]
+
+
+def query_frame(client: Client, name: str, **parameters: Any) -> pl.DataFrame:
+    """The result of ``riskassets/sql/{name}.sql`` as a polars frame."""
+    frame = pl.from_arrow(client.query_arrow(sql_text(name), parameters=parameters))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def drop_staging(client: Client, staging: str) -> None:

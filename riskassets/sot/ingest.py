@@ -67,19 +67,20 @@ def write_batch(client: Client, loaded: LoadedBatch, assets: list[str]) -> None:
     swapped, each in one REPLACE PARTITION, so a failed insert changes nothing.
     """
     batch = loaded.batch
-    staged: dict[str, str] = {}
+    staged: dict[str, tuple[str, int]] = {}
     try:
         for asset in assets:
             rows = warehouse_rows(loaded, asset)
-            staged[asset] = warehouse.stage_partition(
+            staging = warehouse.stage_partition(
                 client, asset, batch.network, batch.processing_date, rows
             )
+            staged[asset] = (staging, rows.num_rows)
     except Exception:
-        for staging in staged.values():
+        for staging, _ in staged.values():
             warehouse.drop_staging(client, staging)
         raise
-    for asset, staging in staged.items():
-        warehouse.swap_partition(client, asset, staging, batch.network, batch.processing_date)
+    for asset, (staging, rows) in staged.items():
+        warehouse.swap_partition(client, asset, staging, batch.network, batch.processing_date, rows)
 
 
 class ContractViolation(ValueError):

@@ -1,0 +1,1 @@
+"""Point-in-time features and labels, computed in ClickHouse SQL and shaped with Polars."""

@@ -1,0 +1,215 @@
+"""Build one day's alert features, cluster features and labels from the raw tables.
+
+The joins and aggregations run as ClickHouse SQL (``riskassets/sql/features``), so the same
+code runs on chDB and on a cluster; Polars shapes the result into the fixed feature list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from riskassets import warehouse
+from riskassets.checking import CheckOutcome
+from riskassets.features.spec import (
+    ALERT_FEATURES,
+    CLUSTER_FEATURES,
+    CLUSTER_OWN_FEATURES,
+    CLUSTER_TYPES,
+    SQL_ALERT_FEATURES,
+    SUSPECTED_TYPES,
+    TYPOLOGIES,
+)
+
+RAW_INPUTS = ("raw_alerts", "raw_features", "raw_clusters", "raw_money_flows", "raw_address_labels")
+
+
+class FeatureSchemaError(ValueError):
+    """A feature column the fixed list names is missing: an error, never a silent zero."""
+
+
+class MissingPartitionsError(ValueError):
+    def __init__(self, network: str, missing: dict[str, list[dt.date]], hint: str = ""):
+        self.missing = missing
+        listed = "; ".join(
+            f"{network}/{table}: {', '.join(d.isoformat() for d in dates)}"
+            for table, dates in missing.items()
+        )
+        super().__init__(f"upstream partitions missing: {listed}" + (f". {hint}" if hint else ""))
+
+
+def require_partitions(
+    client: Client, network: str, tables: tuple[str, ...], dates: list[dt.date], hint: str = ""
+) -> None:
+    missing = {
+        table: found
+        for table in tables
+        if (found := warehouse.missing_partitions(client, network, table, dates))
+    }
+    if missing:
+        raise MissingPartitionsError(network, missing, hint)
+
+
+def _float_features(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Expr]:
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise FeatureSchemaError(f"feature columns missing from the query result: {absent}")
+    # NULL (no SOT row for the address) becomes NaN: XGBoost's "missing", stored as Float32.
+    return [pl.col(c).cast(pl.Float32).fill_null(math.nan).alias(c) for c in columns]
+
+
+def _one_hot(column: str, prefix: str, values: tuple[str, ...]) -> list[pl.Expr]:
+    return [(pl.col(column) == v).cast(pl.Float32).alias(f"{prefix}_{v}") for v in values]
+
+
+def shape_alert_features(raw: pl.DataFrame) -> pl.DataFrame:
+    """The SQL result as the fixed feature list: keys, then ALERT_FEATURES in order."""
+    frame = raw.select(
+        "alert_id",
+        "address",
+        *_float_features(raw, SQL_ALERT_FEATURES),
+        *_one_hot("typology_type", "typology", TYPOLOGIES),
+        *_one_hot("suspected_address_type", "suspected", SUSPECTED_TYPES),
+    )
+    return frame.select("alert_id", "address", *ALERT_FEATURES)
+
+
+def alert_features(client: Client, network: str, day: dt.date) -> pl.DataFrame:
+    raw = warehouse.query_frame(
+        client, "features/alert_features", network=network, processing_date=day
+    )
+    return shape_alert_features(raw)
+
+
+def cluster_features(client: Client, network: str, day: dt.date) -> pl.DataFrame:
+    raw = warehouse.query_frame(
+        client, "features/cluster_features", network=network, processing_date=day
+    )
+    aggregated = [c for c in CLUSTER_FEATURES if c.startswith(("mean_", "max_"))]
+    frame = raw.select(
+        "cluster_id",
+        *_float_features(raw, CLUSTER_OWN_FEATURES + tuple(aggregated)),
+        *_one_hot("cluster_type", "type", CLUSTER_TYPES),
+    )
+    return frame.select("cluster_id", *CLUSTER_FEATURES)
+
+
+def alert_labels(client: Client, network: str, day: dt.date) -> pl.DataFrame:
+    return warehouse.query_frame(
+        client, "features/alert_labels", network=network, processing_date=day
+    )
+
+
+def cluster_labels(client: Client, network: str, day: dt.date) -> pl.DataFrame:
+    return warehouse.query_frame(
+        client, "features/cluster_labels", network=network, processing_date=day
+    )
+
+
+def write_day(client: Client, table: str, network: str, day: dt.date, frame: pl.DataFrame) -> None:
+    """Replace the (network, day) partition of ``table`` with ``frame``, atomically."""
+    rows = frame.with_columns(
+        pl.lit(network).alias("network"), pl.lit(day).alias("processing_date")
+    ).to_arrow()
+    warehouse.replace_partition(client, table, network, day, rows)
+
+
+def feature_contract(
+    frame: pl.DataFrame, key: str, features: tuple[str, ...], expected_keys: int
+) -> CheckOutcome:
+    """No ±inf, unique keys, every entity of the day present exactly once."""
+    infinite = {
+        c: n for c in features if (n := frame.select(pl.col(c).is_infinite().sum()).item()) > 0
+    }
+    duplicates = frame.height - frame[key].n_unique()
+    nulls = frame[key].null_count()
+    problems = []
+    if infinite:
+        problems.append(f"±inf in {sorted(infinite)}")
+    if duplicates or nulls:
+        problems.append(f"{duplicates} duplicate and {nulls} null {key}")
+    if frame.height - duplicates != expected_keys:
+        problems.append(f"{frame.height - duplicates} distinct {key}s, the day has {expected_keys}")
+    missing_values = {
+        c: n for c in features if (n := frame.select(pl.col(c).is_nan().sum()).item()) > 0
+    }
+    return CheckOutcome(
+        name="feature_contract",
+        passed=not problems,
+        description="; ".join(problems) or f"{frame.height} rows, one per {key}, all finite",
+        metadata={
+            "rows": frame.height,
+            "expected_rows": expected_keys,
+            "infinite_values": infinite,
+            "missing_values_by_column": dict(sorted(missing_values.items())[:20]),
+        },
+    )
+
+
+def day_rows(client: Client, table: str, network: str, day: dt.date) -> int:
+    return client.query(
+        warehouse.render("count_day", table=table),
+        parameters={"network": network, "processing_date": day},
+    ).result_rows[0][0]
+
+
+@dataclass
+class DayResult:
+    """One day's built frame(s), the contract outcome and what the UI shows about them."""
+
+    day: dt.date
+    frames: dict[str, pl.DataFrame]  # table name -> rows written
+    outcome: CheckOutcome | None = None
+    facts: dict[str, int] = field(default_factory=dict)
+
+
+def alert_features_day(client: Client, network: str, day: dt.date) -> DayResult:
+    require_partitions(client, network, RAW_INPUTS, [day], hint=_raw_hint(day))
+    frame = alert_features(client, network, day)
+    expected = day_rows(client, "raw_alerts", network, day)
+    outcome = feature_contract(frame, "alert_id", ALERT_FEATURES, expected)
+    without_sot = int((frame["has_sot_features"] == 0).sum())
+    outcome.metadata["alerts_without_sot_features"] = without_sot
+    return DayResult(day, {"alert_features": frame}, outcome, {"without_sot_features": without_sot})
+
+
+def cluster_features_day(client: Client, network: str, day: dt.date) -> DayResult:
+    require_partitions(client, network, ("alert_features",), [day])
+    frame = cluster_features(client, network, day)
+    expected = day_rows(client, "raw_clusters", network, day)
+    outcome = feature_contract(frame, "cluster_id", CLUSTER_FEATURES, expected)
+    # Clusters may name alerts the batch does not contain: reported, not fatal.
+    unknown = int(frame["n_missing_alerts"].sum() or 0)
+    outcome.metadata["referenced_alerts_not_in_batch"] = unknown
+    return DayResult(day, {"cluster_features": frame}, outcome, {"unknown_alert_refs": unknown})
+
+
+def labels_day(client: Client, network: str, day: dt.date) -> DayResult:
+    """Alert labels, written first, then cluster labels derived from them."""
+    require_partitions(client, network, RAW_INPUTS, [day], hint=_raw_hint(day))
+    labels = alert_labels(client, network, day)
+    write_day(client, "alert_labels", network, day, labels)
+    clusters = cluster_labels(client, network, day)
+    write_day(client, "cluster_labels", network, day, clusters)
+    counts = labels["label"].value_counts()
+    count = {str(k): int(v) for k, v in counts.iter_rows()}
+    return DayResult(
+        day,
+        {"alert_labels": labels, "cluster_labels": clusters},
+        facts={
+            "positives": count.get("1", 0),
+            "negatives": count.get("0", 0),
+            "unlabelled": count.get("None", 0),
+        },
+    )
+
+
+def _raw_hint(day: dt.date) -> str:
+    return (
+        "ingest the batch first: dagster asset materialize -m riskassets.definitions "
+        f"--select 'group:sot' --partition {day}"
+    )

@@ -1,0 +1,1 @@
+"""Training sets and (later) models: plain logic, no Dagster."""
