@@ -14,17 +14,20 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {
-        f"torus/raw_{t}"
-        for t in ("alerts", "features", "clusters", "money_flows", "address_labels")
-    }
+    tables = ("alerts", "features", "clusters", "money_flows", "address_labels")
+    raw = {f"torus/raw_{t}" for t in tables}
+    features = {"torus/alert_features", "torus/cluster_features", "torus/alert_labels"}
+    assert keys == raw | features | {"torus/training_set"}
+    groups = {"raw": "sot", "alert": "features", "cluster": "features", "training": "training"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.description and node.group_name == "sot"
-        assert {"clickhouse", "polars"} <= set(node.kinds) and node.owners
+        assert node.description and node.owners and "clickhouse" in node.kinds
+        assert node.group_name == groups[key.path[-1].split("_")[0]]
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert ("torus/raw_alerts", "contract") in checks and len(checks) == 5
+    assert ("torus/raw_alerts", "contract") in checks
+    assert ("torus/alert_features", "feature_contract") in checks
+    assert {("torus/training_set", n) for n in ("leakage", "alert_class_balance")} <= checks
     assert defs.resolve_sensor_def("torus_sot_batch_sensor")
 
 
