@@ -19,6 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -46,6 +47,31 @@ def database() -> str:
 @pytest.fixture
 def warehouse(chdb_url: str, database: str) -> WarehouseResource:
     return WarehouseResource(url=chdb_url, database=database)
+
+
+def materialize(assets, warehouse, root, partition="2025-08-01", *, last=None, selection=None):
+    """Dagster's own materialize over a partition or (with ``last``) a single-run range."""
+    tags = {}
+    if last:
+        tags = {
+            "dagster/asset_partition_range_start": partition,
+            "dagster/asset_partition_range_end": last,
+        }
+        partition = None
+    return dg.materialize(
+        assets,
+        partition_key=partition,
+        tags=tags,
+        selection=selection,
+        resources={"warehouse": warehouse, "landing": landing_resource(root)},
+        raise_on_error=False,
+    )
+
+
+def failure_text(result) -> str:
+    events = result.get_step_failure_events()
+    assert events, "the run was expected to fail"
+    return "\n".join(e.event_specific_data.error.to_string() for e in events)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,14 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     home = tmp_path_factory.mktemp("home")
-    env = subprocess_env(home)
+    # A training set over the three small demo days: 2 train dates, 1 test date.
+    env = subprocess_env(
+        home,
+        RISKASSETS_TRAIN_DAYS="3",
+        RISKASSETS_TEST_DAYS="1",
+        RISKASSETS_MIN_POSITIVES="1",
+        RISKASSETS_MIN_NEGATIVES="1",
+    )
     run(
         [
             str(BIN / "riskassets"),
@@ -157,3 +164,39 @@ def test_dagster_cli_materializes_a_partition_and_a_range(home):
 
     bad = run([str(BIN / "riskassets"), "sql", "SELECT * FROM no_such_table"], env, check=False)
     assert bad.returncode == 1 and "no_such_table" in bad.stderr
+
+
+def test_dagster_cli_training_set_names_missing_partitions_then_builds(home):
+    _, env = home
+    dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "riskassets.definitions"]
+    raw = [*dagster, "--select", "group:sot", "--partition-range", "2025-08-01...2025-08-03"]
+    run(raw, env)
+    training = [*dagster, "--select", "torus/training_set", "--partition", "2025-08-03"]
+    missing = run(training, env, check=False)
+    assert missing.returncode != 0
+    assert (
+        "torus/alert_features: 2025-08-01, 2025-08-02, 2025-08-03"
+        in missing.stdout + missing.stderr
+    )
+
+    features = [
+        *dagster,
+        "--select",
+        "group:features",
+        "--partition-range",
+        "2025-08-01...2025-08-03",
+    ]
+    run(features, env)
+    run(training, env)
+    out = run(
+        [
+            str(BIN / "riskassets"),
+            "sql",
+            "SELECT split, count() AS n FROM training_alerts GROUP BY split ORDER BY split",
+            "--format",
+            "json",
+        ],
+        env,
+    )
+    splits = {r["split"]: r["n"] for r in json.loads(out.stdout)}
+    assert splits.keys() == {"test", "train"} and all(n > 0 for n in splits.values())
