@@ -40,3 +40,28 @@ def test_warehouse_urls():
     assert WarehouseTarget.parse("chdb:/data/chdb") == WarehouseTarget("chdb", "/data/chdb")
     with pytest.raises(ValueError, match="expected a chDB folder"):
         WarehouseTarget.parse("postgres://x")
+
+
+def _columns(client, table: str) -> list[tuple[str, str]]:
+    return client.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
+        parameters={"t": table},
+    ).result_rows
+
+
+@pytest.mark.parametrize(
+    ("table", "features"),
+    [
+        ("alert_features", "ALERT_FEATURES"),
+        ("training_alerts", "ALERT_FEATURES"),
+        ("cluster_features", "CLUSTER_FEATURES"),
+        ("training_clusters", "CLUSTER_FEATURES"),
+    ],
+)
+def test_feature_tables_hold_the_feature_list_in_order(chdb_url, database, table, features):
+    from riskassets.features import spec
+
+    columns = _columns(connect(chdb_url, database), table)
+    expected = getattr(spec, features)
+    stored = [(n, t) for n, t in columns if n in expected]
+    assert stored == [(n, "Float32") for n in expected]

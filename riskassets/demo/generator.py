@@ -71,16 +71,7 @@ ROLE_SUBTYPES = {
     DEFI: ("lending_pool", "amm_pool", "bridge"),
     CONTRACT: ("token", "multisig", ""),
 }
-TYPOLOGIES = (
-    "peel_chain",
-    "layering",
-    "structuring",
-    "mixer_interaction",
-    "fan_in",
-    "fan_out",
-    "round_trip",
-    "rapid_movement",
-)
+TYPOLOGIES = schema.TYPOLOGIES
 # Typology choice: softmax(base + slope * r). Illicit-looking addresses raise peel chains,
 # mixer interaction and layering; benign ones mostly fan-in/fan-out of busy services.
 _TYPOLOGY_BASE = np.array([-0.9, -0.4, 0.0, -1.2, 1.0, 1.0, -0.3, 0.5])
@@ -102,7 +93,7 @@ RISK_INDICATORS = (
 )
 _INDICATOR_BASE = np.array([-1.2, -2.4, -3.2, -1.8, -1.5, -1.8, -1.4, -2.4, -0.8, -0.6])
 _INDICATOR_SLOPE = np.array([0.6, 1.1, 1.2, 0.8, 0.5, 0.6, 0.3, 1.0, 0.0, -0.2])
-SUSPECTED_TYPES = ("exchange", "mixer", "defi", "contract", "eoa", "unknown")
+SUSPECTED_TYPES = schema.SUSPECTED_ADDRESS_TYPES
 ILLICIT_LABELS = ("scam", "phishing", "sanctioned", "ransomware", "darknet_market", "hack")
 BENIGN_LABELS = {
     EOA: ("individual", "merchant", "mining_pool", "payment_processor"),

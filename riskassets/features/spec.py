@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import hashlib
 
+from riskassets.sot.schema import ENUMS, TYPOLOGIES
+from riskassets.sot.schema import SUSPECTED_ADDRESS_TYPES as SUSPECTED_TYPES
+
 FEATURE_VERSION = "1"
 
-SEVERITIES = ("low", "medium", "high", "critical")
-TYPOLOGIES = (
-    "peel_chain",
-    "layering",
-    "structuring",
-    "mixer_interaction",
-    "fan_in",
-    "fan_out",
-    "round_trip",
-    "rapid_movement",
-)
-SUSPECTED_TYPES = ("exchange", "mixer", "defi", "contract", "eoa", "unknown")
-CLUSTER_TYPES = ("same_entity", "same_pattern", "network", "temporal")
+CLUSTER_TYPES = ENUMS["cluster_type"]
 
 # What alert_features.sql returns, in order, besides the keys (alert_id, address) and the
 # two category columns that Polars one-hot encodes below.

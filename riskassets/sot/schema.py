@@ -12,6 +12,19 @@ from dataclasses import dataclass
 # Decimal ever reaches Python arithmetic (the replaced system raised TypeErrors deep in its
 # feature code because of them).
 DECIMAL = "Decimal128(18)"
+# Values the SOT documents for open-ended string columns (not enforced: new ones may appear;
+# features one-hot encode these and leave any other value as all zeros).
+TYPOLOGIES = (
+    "peel_chain",
+    "layering",
+    "structuring",
+    "mixer_interaction",
+    "fan_in",
+    "fan_out",
+    "round_trip",
+    "rapid_movement",
+)
+SUSPECTED_ADDRESS_TYPES = ("exchange", "mixer", "defi", "contract", "eoa", "unknown")
 ENUMS: dict[str, tuple[str, ...]] = {
     "severity": ("low", "medium", "high", "critical"),
     "cluster_type": ("same_entity", "same_pattern", "network", "temporal"),
