@@ -6,7 +6,7 @@ from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.resources import build_resources
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.sensors import build_batch_sensor
-from riskassets.defs.training.assets import build_training_assets
+from riskassets.defs.training.assets import build_model_assets, build_training_assets
 from riskassets.settings import Settings, load_settings
 
 
@@ -18,6 +18,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             raw,
             *build_feature_assets(network),
             *build_training_assets(network, settings.split),
+            *build_model_assets(network, settings.xgb, settings.gate),
         ]
         sensors.append(build_batch_sensor(network, raw))
     return dg.Definitions(

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from riskassets.sot.layout import check_network
 from riskassets.training.dataset import SplitConfig
+from riskassets.training.models import XGBConfig
+from riskassets.training.pipeline import GateConfig
 
 DEFAULT_NETWORKS = "torus:195:2025-08-01"
 
@@ -45,6 +47,8 @@ class Settings:
     warehouse_database: str
     mlflow_tracking_uri: str
     split: SplitConfig = SplitConfig()
+    xgb: XGBConfig = XGBConfig()
+    gate: GateConfig = GateConfig()
 
     def network(self, name: str) -> Network:
         for network in self.networks:
@@ -91,6 +95,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             min_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10),
             min_negatives=_int(env, "RISKASSETS_MIN_NEGATIVES", 10),
         ),
+        gate=GateConfig(min_test_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10)),
     )
 
 

@@ -17,17 +17,21 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     tables = ("alerts", "features", "clusters", "money_flows", "address_labels")
     raw = {f"torus/raw_{t}" for t in tables}
     features = {"torus/alert_features", "torus/cluster_features", "torus/alert_labels"}
-    assert keys == raw | features | {"torus/training_set"}
-    groups = {"raw": "sot", "alert": "features", "cluster": "features", "training": "training"}
+    models = {"torus/alert_scorer", "torus/alert_ranker", "torus/cluster_scorer"}
+    assert keys == raw | features | {"torus/training_set"} | models
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and node.owners and "clickhouse" in node.kinds
-        assert node.group_name == groups[key.path[-1].split("_")[0]]
+        expected = "sot" if key.path[-1].startswith("raw_") else "features"
+        if key.to_user_string() in models | {"torus/training_set"}:
+            expected = "training"
+        assert node.group_name == expected, key
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("torus/raw_alerts", "contract") in checks
     assert ("torus/alert_features", "feature_contract") in checks
     assert {("torus/training_set", n) for n in ("leakage", "alert_class_balance")} <= checks
+    assert {(m, "promotion_gate") for m in models} <= checks
     assert defs.resolve_sensor_def("torus_sot_batch_sensor")
 
 

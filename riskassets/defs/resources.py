@@ -1,8 +1,10 @@
 """Typed resources: the warehouse (ClickHouse / chDB) and the landing zone (S3 / folder)."""
 
 import dagster as dg
+import mlflow
 from clickhouse_connect.driver.client import Client
 from dagster_aws.s3 import S3Resource
+from dagster_mlflow import mlflow_tracking
 from pydantic import Field
 
 from riskassets import warehouse
@@ -35,10 +37,14 @@ class LandingResource(dg.ConfigurableResource):
         return open_landing(self.url, client)
 
 
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def build_resources(settings: Settings) -> dict:
     """The resources of the environment that ``settings`` describes (embedded or production)."""
     remote = settings.warehouse_url.startswith(("http://", "https://"))
     return {
+        **{
+            mlflow_resource_key(n.name): mlflow_resource(settings, n.name)
+            for n in settings.networks
+        },
         "warehouse": WarehouseResource(
             url=settings.warehouse_url,
             database=settings.warehouse_database,
@@ -47,3 +53,40 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "landing": LandingResource(url=settings.landing_url, s3=S3Resource()),
     }
+
+
+@dg.resource(
+    config_schema={
+        "experiment_name": str,
+        "mlflow_tracking_uri": str,
+        "artifact_location": dg.Field(str, is_required=False),
+    },
+    description="dagster-mlflow's tracking resource, with the experiment's artifacts kept "
+    "where the settings say (under the runtime home in the embedded mode).",
+)
+def network_mlflow(context: dg.InitResourceContext):
+    """One MLflow run per Dagster run (dagster-mlflow), in the network's experiment; each
+    model asset logs a nested run under it. The parent run is ended with the Dagster run."""
+    config = context.resource_config
+    mlflow.set_tracking_uri(config["mlflow_tracking_uri"])
+    if config.get("artifact_location") and not mlflow.get_experiment_by_name(
+        config["experiment_name"]
+    ):
+        # Otherwise MLflow puts artifacts in ./mlruns of whatever the working directory is.
+        mlflow.create_experiment(config["experiment_name"], config["artifact_location"])
+    yield from mlflow_tracking.resource_fn(context)
+    mlflow.end_run()
+
+
+def mlflow_resource_key(network: str) -> str:
+    return f"mlflow_{network}"
+
+
+def mlflow_resource(settings: Settings, network: str) -> dg.ResourceDefinition:
+    config = {
+        "experiment_name": f"riskassets.{network}",
+        "mlflow_tracking_uri": settings.mlflow_tracking_uri,
+    }
+    if settings.mlflow_tracking_uri.startswith("sqlite:"):
+        config["artifact_location"] = (settings.home / "mlflow" / "artifacts").as_uri()
+    return network_mlflow.configured(config)

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 
 from riskassets.defs.checks import check_spec, to_result
-from riskassets.defs.resources import WarehouseResource
+from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
 from riskassets.defs.sot.assets import OWNERS
 from riskassets.defs.sot.partitions import daily_partitions
 from riskassets.features.build import MissingPartitionsError
@@ -20,6 +20,9 @@ from riskassets.training.dataset import (
     check_training_set,
     write_training_set,
 )
+from riskassets.training.models import MODELS, XGBConfig
+from riskassets.training.pipeline import GateConfig, metrics_table, train_and_gate
+from riskassets.training.registry import registered_name
 
 CHECKS = {
     "leakage": "No alert or cluster in both sets, test dates after train dates, no duplicate "
@@ -130,3 +133,119 @@ def _summary(ts: TrainingSet) -> str:
         f"{ts.alerts.height} alerts, {ts.clusters.height} clusters; "
         f"train {_span(ts.window.train_dates)}, test {_span(ts.window.test_dates)}"
     )
+
+
+GATE_DESCRIPTION = (
+    "Promotion gate: beats its baseline on the test set; not worse than the current champion "
+    "on the same test set beyond the tolerance; predictions not constant; enough test "
+    "positives. Passing sets the `champion` alias; failing leaves the champion untouched."
+)
+MODEL_DESCRIPTIONS = {
+    "alert_scorer": "Probability that an alert is on a high-risk address (XGBoost "
+    "binary:logistic, class imbalance weighted). Primary metric: PR AUC against the analysts' "
+    "heuristic (severity, then confidence × log volume).",
+    "alert_ranker": "Orders each day's alert queue for review (XGBoost rank:ndcg, one query "
+    "group per processing date). Primary metric: mean NDCG@50 per day against the heuristic.",
+    "cluster_scorer": "Probability that a cluster is high risk (XGBoost binary:logistic on "
+    "cluster features). Primary metric: PR AUC against the cluster's highest severity.",
+}
+
+
+def build_model_assets(
+    network: Network, xgb_config: XGBConfig, gate_config: GateConfig
+) -> list[dg.AssetsDefinition]:
+    training_key = dg.AssetKey([network.name, "training_set"])
+    mlflow_key = mlflow_resource_key(network.name)
+    assets = []
+    for model in MODELS:
+        key = dg.AssetKey([network.name, model])
+        assets.append(
+            _model_asset(network, model, key, training_key, mlflow_key, xgb_config, gate_config)
+        )
+    return assets
+
+
+def _model_asset(network, model, key, training_key, mlflow_key, xgb_config, gate_config):
+    @dg.asset(
+        key=key,
+        deps=[training_key],
+        description=MODEL_DESCRIPTIONS[model]
+        + f" Registered as {registered_name(network.name, model)} in MLflow.",
+        group_name="training",
+        kinds={"xgboost", "mlflow", "clickhouse"},
+        owners=OWNERS,
+        tags={"network": network.name},
+        partitions_def=daily_partitions(network),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # dagster-mlflow's resource is the legacy kind: every resource is named here.
+        required_resource_keys={"warehouse", "landing", mlflow_key},
+        check_specs=[check_spec(key, "promotion_gate", GATE_DESCRIPTION)],
+        metadata={"registered_model": registered_name(network.name, model)},
+    )
+    def model_asset(context: dg.AssetExecutionContext):
+        tracking = getattr(context.resources, mlflow_key)  # the Dagster run's MLflow run
+        warehouse: WarehouseResource = context.resources.warehouse
+        landing: LandingResource = context.resources.landing
+        client, zone = warehouse.get_client(), landing.get_zone()
+        results = []
+        for partition_key in context.partition_keys:
+            tags = {
+                "dagster_run_id": context.run.run_id,
+                "dagster_asset_key": key.to_user_string(),
+                "dagster_partition": partition_key,
+            }
+            try:
+                result = train_and_gate(
+                    client,
+                    zone,
+                    network.name,
+                    network.window_days,
+                    dt.date.fromisoformat(partition_key),
+                    model,
+                    xgb_config,
+                    gate_config,
+                    tags,
+                )
+            except MissingPartitionsError as e:
+                raise dg.Failure(description=f"{key.to_user_string()} {partition_key}: {e}") from e
+            context.log.info(
+                f"{key.to_user_string()} {partition_key}: version {result.version.version}, "
+                f"{result.decision.summary}"
+            )
+            results.append(result)
+        last = results[-1]
+        yield dg.MaterializeResult(
+            metadata={
+                "metrics": dg.MetadataValue.md(
+                    markdown_rows(
+                        ["metric", "model", "baseline", "champion", "ceiling", "model/ceiling"],
+                        metrics_table(last),
+                    )
+                ),
+                "decision": dg.MetadataValue.text(last.decision.summary),
+                "model_version": dg.MetadataValue.text(str(last.version.version)),
+                "mlflow_run_id": dg.MetadataValue.text(last.version.run_id),
+                "mlflow_experiment": dg.MetadataValue.text(tracking.experiment_name),
+                "train_rows": dg.MetadataValue.int(last.train_rows),
+                "test_rows": dg.MetadataValue.int(last.test_rows),
+                "test_positives": dg.MetadataValue.int(last.test_positives),
+                "best_iteration": dg.MetadataValue.int(last.best_iteration),
+                "feature_schema_hash": dg.MetadataValue.text(last.spec.schema_hash),
+                "duration_s": dg.MetadataValue.float(round(sum(r.seconds for r in results), 3)),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    asset_key=key,
+                    check_name="promotion_gate",
+                    passed=last.decision.passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=last.decision.summary,
+                    metadata={
+                        "model_version": str(last.version.version),
+                        **{k: round(v, 6) for k, v in last.decision.numbers.items()},
+                    },
+                )
+            ],
+        )
+
+    return model_asset
