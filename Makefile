@@ -13,7 +13,7 @@ END ?= 2025-08-21
 DAYS ?= 21
 SCALE ?= demo
 
-.PHONY: demo setup instance test dev lint format constraints clean
+.PHONY: demo setup instance test dev mlflow-ui lint format constraints clean
 
 ## The first command: set up, publish 21 demo days, ingest them, build features and labels,
 ## the training set of the last day, and print what the warehouse holds.
@@ -25,12 +25,21 @@ demo: setup instance
 		--select 'group:features' --partition-range $(START)...$(END)
 	$(BIN)/dagster asset materialize -m riskassets.definitions \
 		--select '$(NETWORK)/training_set' --partition $(END)
+	$(BIN)/dagster asset materialize -m riskassets.definitions \
+		--select '$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer' \
+		--partition $(END)
 	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/raw_row_counts.sql)"
 	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/training_set_summary.sql)"
+	$(BIN)/riskassets models --network $(NETWORK)
 
 ## The second command: the test suite (what .ci/run runs).
 test: setup
 	$(BIN)/python -m pytest
+
+## The MLflow UI on the embedded tracking store: http://127.0.0.1:5000
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(RISKASSETS_HOME)/mlflow/mlflow.db \
+		--host 127.0.0.1 --port 5000
 
 ## The Dagster UI on the same runtime home: http://127.0.0.1:3000
 dev: setup instance

@@ -3,6 +3,7 @@
     riskassets generate       publish demo SOT batches to a landing folder or s3:// prefix
     riskassets validate-batch verify one batch and its contracts, writing nothing
     riskassets sql            run a query on the configured warehouse (chDB or a server)
+    riskassets models         the registered models: champion and latest version, test metrics
 
 Pipelines run through Dagster itself (`dagster asset materialize`, `dagster dev`).
 """
@@ -106,6 +107,20 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from riskassets.training.models import MODELS
+    from riskassets.training.registry import model_report
+
+    settings = load_settings()
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    for model in MODELS:
+        print(model_report(settings.network(args.network).name, model))
+        print()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
     sql.set_defaults(func=_sql)
+
+    mod = sub.add_parser("models", help="champion and latest model versions with test metrics")
+    mod.add_argument("--network", default="torus")
+    mod.set_defaults(func=_models)
     return parser
 
 

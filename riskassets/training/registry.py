@@ -168,9 +168,12 @@ def log_model(
             registered_model_name=registered_name(network, spec.name),
         )
     client = mlflow.MlflowClient()
-    return client.get_model_version(
-        registered_name(network, spec.name), str(info.registered_model_version)
-    )
+    name, version = registered_name(network, spec.name), str(info.registered_model_version)
+    # The version carries the run's tags too: the registry is what operators browse, and the
+    # next model compares itself with the champion only on the same feature schema.
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    return client.get_model_version(name, version)
 
 
 def record_decision(network: str, model: str, version: Any, decision: GateDecision) -> None:
@@ -189,3 +192,40 @@ def record_decision(network: str, model: str, version: Any, decision: GateDecisi
 
 def temp_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="riskassets-"))
+
+
+def model_report(network: str, model: str) -> str:
+    """The latest and the champion version of a model with their test metrics beside the
+    baseline and the ceiling, as plain text for the terminal."""
+    client = mlflow.MlflowClient()
+    name = registered_name(network, model)
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        versions = []
+    if not versions:
+        return f"{name}: no version registered yet"
+    latest = max(versions, key=lambda v: int(v.version))
+    lines = [f"{name}"]
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        champion = None
+    for label, version in (("latest", latest), ("champion", champion)):
+        if version is None:
+            lines.append(f"  {label}: none")
+            continue
+        lines.append(
+            f"  {label}: version {version.version}, as of {version.tags.get('as_of_date', '?')}, "
+            f"gate {version.tags.get('gate', '?')}"
+        )
+        if label == "latest":
+            lines.append(f"    {version.tags.get('gate_reasons', '')}")
+    metrics = client.get_run(latest.run_id).data.metrics
+    names = sorted(k.removeprefix("test_") for k in metrics if k.startswith("test_"))
+    lines.append(f"  {'metric':<18}{'model':>10}{'baseline':>10}{'ceiling':>10}")
+    for metric in names:
+        row = [metrics.get(f"{p}_{metric}") for p in ("test", "baseline", "ceiling")]
+        cells = "".join(f"{v:>10.4f}" if v is not None else f"{'-':>10}" for v in row)
+        lines.append(f"  {metric:<18}{cells}")
+    return "\n".join(lines)
