@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskassets.sot.layout import check_network
-from riskassets.training.dataset import SplitConfig
-from riskassets.training.models import XGBConfig
-from riskassets.training.pipeline import GateConfig
+from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
 
 DEFAULT_NETWORKS = "torus:195:2025-08-01"
 

@@ -1,10 +1,8 @@
 """Typed resources: the warehouse (ClickHouse / chDB) and the landing zone (S3 / folder)."""
 
 import dagster as dg
-import mlflow
 from clickhouse_connect.driver.client import Client
 from dagster_aws.s3 import S3Resource
-from dagster_mlflow import mlflow_tracking
 from pydantic import Field
 
 from riskassets import warehouse
@@ -67,6 +65,9 @@ def build_resources(settings: Settings) -> dict:
 def network_mlflow(context: dg.InitResourceContext):
     """One MLflow run per Dagster run (dagster-mlflow), in the network's experiment; each
     model asset logs a nested run under it. The parent run is ended with the Dagster run."""
+    import mlflow  # seconds to import: only when a run needs it
+    from dagster_mlflow import mlflow_tracking
+
     config = context.resource_config
     mlflow.set_tracking_uri(config["mlflow_tracking_uri"])
     if config.get("artifact_location") and not mlflow.get_experiment_by_name(

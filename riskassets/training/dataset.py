@@ -17,23 +17,9 @@ from riskassets import warehouse
 from riskassets.checking import CheckOutcome
 from riskassets.features.build import require_partitions
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES, LABEL_COLUMNS
+from riskassets.training.config import SplitConfig
 
 UPSTREAM_TABLES = ("alert_features", "alert_labels", "cluster_features", "cluster_labels")
-
-
-@dataclass(frozen=True)
-class SplitConfig:
-    train_days: int = 14  # trailing dates up to D, test dates included
-    test_days: int = 3
-    min_positives: int = 10  # per set (train, test), for alerts and for clusters
-    min_negatives: int = 10
-
-    def __post_init__(self) -> None:
-        if not 0 < self.test_days < self.train_days:
-            raise ValueError(
-                f"test_days ({self.test_days}) must be at least 1 and below "
-                f"train_days ({self.train_days})"
-            )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ a fixed order).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -19,41 +19,7 @@ from riskassets.features.spec import (
     CLUSTER_FEATURES,
     CLUSTER_SCHEMA_HASH,
 )
-
-
-@dataclass(frozen=True)
-class XGBConfig:
-    """Hyper-parameters; the early-stopping validation slice is the last dates of train."""
-
-    max_depth: int = 4
-    learning_rate: float = 0.08
-    num_boost_round: int = 400
-    early_stopping_rounds: int = 30
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    min_child_weight: float = 1.0
-    reg_lambda: float = 1.0
-    validation_days: int = 2
-    seed: int = 7
-    nthread: int = 2
-
-    def params(self, objective: str, eval_metric: str) -> dict:
-        return {
-            "objective": objective,
-            "eval_metric": eval_metric,
-            "max_depth": self.max_depth,
-            "eta": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "lambda": self.reg_lambda,
-            "seed": self.seed,
-            "nthread": self.nthread,
-            "tree_method": "hist",
-        }
-
-    def as_params(self) -> dict:
-        return asdict(self)
+from riskassets.training.config import XGBConfig
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,7 @@ from riskassets import warehouse
 from riskassets.features.build import require_partitions
 from riskassets.sot.landing import LandingZone
 from riskassets.training import evaluation, models, registry
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    tolerance: float = 0.02  # how much worse than the champion a new model may be
-    min_test_positives: int = 10
+from riskassets.training.config import GateConfig, XGBConfig
 
 
 @dataclass
@@ -71,7 +66,7 @@ def train_and_gate(
     window_days: int,
     as_of: dt.date,
     model: str,
-    config: models.XGBConfig,
+    config: XGBConfig,
     gate_config: GateConfig,
     tags: dict[str, str],
 ) -> TrainedModel:

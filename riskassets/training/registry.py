@@ -27,15 +27,12 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
+from riskassets.training.config import registered_name  # noqa: E402, F401
 from riskassets.training.models import ModelSpec, matrix  # noqa: E402
 
 CHAMPION = "champion"
 # Logging a model infers its requirements (4–6 s) unless they are given.
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
-
-
-def registered_name(network: str, model: str) -> str:
-    return f"riskassets.{network}.{model}"
 
 
 @dataclass

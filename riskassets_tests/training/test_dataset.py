@@ -11,8 +11,8 @@ from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.training.assets import build_training_assets
 from riskassets.features.spec import ALERT_FEATURES
+from riskassets.training.config import SplitConfig
 from riskassets.training.dataset import (
-    SplitConfig,
     class_balance_check,
     leakage_check,
     window,

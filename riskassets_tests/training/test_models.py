@@ -18,7 +18,8 @@ from riskassets.defs.training.assets import build_model_assets, build_training_a
 from riskassets.demo.generator import publish
 from riskassets.sot.landing import LocalLanding
 from riskassets.training import evaluation, models, pipeline, registry
-from riskassets.training.dataset import SplitConfig, TrainingSet, write_training_set
+from riskassets.training.config import SplitConfig
+from riskassets.training.dataset import TrainingSet, write_training_set
 from riskassets_tests.conftest import DAY1, NETWORK, failure_text, landing_resource, materialize
 
 pytestmark = pytest.mark.slow

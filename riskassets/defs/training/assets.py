@@ -13,16 +13,19 @@ from riskassets.features.build import MissingPartitionsError
 from riskassets.features.spec import ALERT_SCHEMA_HASH, CLUSTER_SCHEMA_HASH
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
-from riskassets.training.dataset import (
+from riskassets.training.config import (
+    MODEL_NAMES,
+    GateConfig,
     SplitConfig,
+    XGBConfig,
+    registered_name,
+)
+from riskassets.training.dataset import (
     TrainingSet,
     build_training_set,
     check_training_set,
     write_training_set,
 )
-from riskassets.training.models import MODELS, XGBConfig
-from riskassets.training.pipeline import GateConfig, metrics_table, train_and_gate
-from riskassets.training.registry import registered_name
 
 CHECKS = {
     "leakage": "No alert or cluster in both sets, test dates after train dates, no duplicate "
@@ -157,7 +160,7 @@ def build_model_assets(
     training_key = dg.AssetKey([network.name, "training_set"])
     mlflow_key = mlflow_resource_key(network.name)
     assets = []
-    for model in MODELS:
+    for model in MODEL_NAMES:
         key = dg.AssetKey([network.name, model])
         assets.append(
             _model_asset(network, model, key, training_key, mlflow_key, xgb_config, gate_config)
@@ -186,6 +189,10 @@ def _model_asset(network, model, key, training_key, mlflow_key, xgb_config, gate
         tracking = getattr(context.resources, mlflow_key)  # the Dagster run's MLflow run
         warehouse: WarehouseResource = context.resources.warehouse
         landing: LandingResource = context.resources.landing
+        # Imported here, not at load: XGBoost, MLflow and scikit-learn take seconds to import,
+        # which every sensor tick and CLI call would otherwise pay.
+        from riskassets.training.pipeline import metrics_table, train_and_gate
+
         client, zone = warehouse.get_client(), landing.get_zone()
         results = []
         for partition_key in context.partition_keys:

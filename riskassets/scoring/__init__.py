@@ -1,0 +1,1 @@
+"""Daily scoring with promoted models, and drift against the training reference."""

@@ -1,0 +1,69 @@
+"""Training configuration, light enough to read when the code location loads (the modules
+that train import XGBoost, MLflow and scikit-learn, which take seconds to import)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train_days: int = 14  # trailing dates up to D, test dates included
+    test_days: int = 3
+    min_positives: int = 10  # per set (train, test), for alerts and for clusters
+    min_negatives: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_days < self.train_days:
+            raise ValueError(
+                f"test_days ({self.test_days}) must be at least 1 and below "
+                f"train_days ({self.train_days})"
+            )
+
+
+@dataclass(frozen=True)
+class XGBConfig:
+    """Hyper-parameters; the early-stopping validation slice is the last dates of train."""
+
+    max_depth: int = 4
+    learning_rate: float = 0.08
+    num_boost_round: int = 400
+    early_stopping_rounds: int = 30
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+    validation_days: int = 2
+    seed: int = 7
+    nthread: int = 2
+
+    def params(self, objective: str, eval_metric: str) -> dict:
+        return {
+            "objective": objective,
+            "eval_metric": eval_metric,
+            "max_depth": self.max_depth,
+            "eta": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda,
+            "seed": self.seed,
+            "nthread": self.nthread,
+            "tree_method": "hist",
+        }
+
+    def as_params(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    tolerance: float = 0.02  # how much worse than the champion a new model may be
+    min_test_positives: int = 10
+
+
+MODEL_NAMES = ("alert_scorer", "alert_ranker", "cluster_scorer")
+
+
+def registered_name(network: str, model: str) -> str:
+    return f"riskassets.{network}.{model}"
