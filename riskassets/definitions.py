@@ -4,6 +4,7 @@ import dagster as dg
 
 from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.resources import build_resources
+from riskassets.defs.scoring.assets import build_scoring_assets
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.sensors import build_batch_sensor
 from riskassets.defs.training.assets import build_model_assets, build_training_assets
@@ -19,6 +20,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *build_feature_assets(network),
             *build_training_assets(network, settings.split),
             *build_model_assets(network, settings.xgb, settings.gate),
+            *build_scoring_assets(network),
         ]
         sensors.append(build_batch_sensor(network, raw))
     return dg.Definitions(

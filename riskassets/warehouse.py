@@ -195,7 +195,18 @@ def missing_partitions(client: Client, network: str, table: str, dates: list[Any
 
 def query_frame(client: Client, name: str, **parameters: Any) -> pl.DataFrame:
     """The result of ``riskassets/sql/{name}.sql`` as a polars frame."""
-    frame = pl.from_arrow(client.query_arrow(sql_text(name), parameters=parameters))
+    return _frame(client.query_arrow(sql_text(name), parameters=parameters))
+
+
+def query_frame_rendered(
+    client: Client, name: str, identifiers: dict[str, str], **parameters: Any
+) -> pl.DataFrame:
+    """Like query_frame, for a file with ``$identifier`` placeholders."""
+    return _frame(client.query_arrow(render(name, **identifiers), parameters=parameters))
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame
 

@@ -50,6 +50,7 @@ def build_resources(settings: Settings) -> dict:
             password=dg.EnvVar("RISKASSETS_WAREHOUSE_PASSWORD") if remote else "",
         ),
         "landing": LandingResource(url=settings.landing_url, s3=S3Resource()),
+        "model_registry": ModelRegistryResource(tracking_uri=settings.mlflow_tracking_uri),
     }
 
 
@@ -91,3 +92,14 @@ def mlflow_resource(settings: Settings, network: str) -> dg.ResourceDefinition:
     if settings.mlflow_tracking_uri.startswith("sqlite:"):
         config["artifact_location"] = (settings.home / "mlflow" / "artifacts").as_uri()
     return network_mlflow.configured(config)
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """Read access to the MLflow model registry (scoring loads promoted models from it)."""
+
+    tracking_uri: str = Field(description="the MLflow tracking (and registry) URI")
+
+    def activate(self) -> None:
+        import mlflow  # seconds to import: only when a run needs it
+
+        mlflow.set_tracking_uri(self.tracking_uri)

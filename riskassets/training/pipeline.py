@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
 from riskassets.features.build import require_partitions
+from riskassets.scoring import drift
 from riskassets.sot.landing import LandingZone
 from riskassets.training import evaluation, models, registry
 from riskassets.training.config import GateConfig, XGBConfig
@@ -123,7 +124,10 @@ def train_and_gate(
         "objective": spec.objective,
         "best_iteration": booster.best_iteration,
     }
-    version = registry.log_model(network, spec, booster, test, score, params, logged, all_tags)
+    reference = drift_reference(spec, booster, train, score)
+    version = registry.log_model(
+        network, spec, booster, test, score, params, logged, all_tags, reference
+    )
     registry.record_decision(network, model, version, decision)
     return TrainedModel(
         spec=spec,
@@ -140,6 +144,21 @@ def train_and_gate(
         seconds=time.perf_counter() - started,
         best_iteration=int(booster.best_iteration),
     )
+
+
+def drift_reference(
+    spec: models.ModelSpec, booster, train: pl.DataFrame, test_score: np.ndarray
+) -> dict:
+    """What scoring compares each day with: the train rows' feature distributions, the
+    test-set score distribution, and the features that carry most of the importance."""
+    values = models.matrix(train, spec.features)
+    gain = booster.get_score(importance_type="gain")
+    important = sorted(gain, key=gain.get, reverse=True)[:10]
+    return {
+        "features": {name: drift.profile(values[:, i]) for i, name in enumerate(spec.features)},
+        "scores": drift.profile(test_score),
+        "important_features": important,
+    }
 
 
 def metrics_table(result: TrainedModel) -> list[tuple]:

@@ -31,6 +31,7 @@ from riskassets.training.config import registered_name  # noqa: E402, F401
 from riskassets.training.models import ModelSpec, matrix  # noqa: E402
 
 CHAMPION = "champion"
+REFERENCE_FILE = "reference.json"
 # Logging a model infers its requirements (4–6 s) unless they are given.
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
 
@@ -142,8 +143,10 @@ def log_model(
     params: dict,
     metrics: dict[str, float],
     tags: dict[str, str],
+    reference: dict | None = None,
 ) -> Any:
-    """Log one model to a nested MLflow run and register it; returns the model version."""
+    """Log one model to a nested MLflow run and register it; returns the model version.
+    ``reference`` (the drift reference of the training data) is stored with it."""
     example = test.select(spec.features).head(5).to_pandas()
     signature = infer_signature(
         example, booster.inplace_predict(matrix(test.head(5), spec.features))
@@ -152,6 +155,8 @@ def log_model(
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
+        if reference is not None:
+            mlflow.log_dict(reference, REFERENCE_FILE)
         for name, fig in _plots(spec, booster, test["label"].to_numpy(), score).items():
             mlflow.log_figure(fig, name)
             plt.close(fig)

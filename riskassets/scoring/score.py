@@ -1,0 +1,282 @@
+"""Score one day with the newest promoted models trained before it. No Dagster here.
+
+Point in time: the model for date D is the newest version that passed its gate and whose
+as-of date (training cut-off) is before D — a backfill of old dates never uses a model
+trained on their future. All three outputs are staged first and swapped in together; a
+failure leaves the previous scores in place and records a FAILED batch_metadata row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow
+import mlflow.xgboost
+import numpy as np
+import polars as pl
+from clickhouse_connect.driver.client import Client
+from mlflow.exceptions import MlflowException
+
+from riskassets import warehouse
+from riskassets.checking import CheckOutcome
+from riskassets.features.build import require_partitions
+from riskassets.scoring import drift
+from riskassets.training import models
+from riskassets.training.config import MODEL_NAMES, registered_name
+from riskassets.training.registry import REFERENCE_FILE
+
+
+class NoPromotedModelError(LookupError):
+    pass
+
+
+class ScoringError(ValueError):
+    """A blocking output check failed: the day's scores were not written."""
+
+
+@dataclass
+class ScoringModel:
+    name: str
+    version: str
+    as_of: dt.date
+    booster: Any
+    reference: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version} (as of {self.as_of})"
+
+
+def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
+    """The newest version of ``model`` that passed its gate with an as-of date before ``day``."""
+    client = mlflow.MlflowClient()
+    name = registered_name(network, model)
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        versions = []
+    eligible = [
+        v
+        for v in versions
+        if v.tags.get("gate") == "passed" and v.tags.get("as_of_date", "9999") < day.isoformat()
+    ]
+    if not eligible:
+        raise NoPromotedModelError(
+            f"network {network}: no promoted {model} trained before {day} "
+            f"(registered model {name}). Train one on an earlier date, e.g. dagster asset "
+            f"materialize -m riskassets.definitions --select '{network}/training_set,"
+            f"{network}/{model}' --partition {day - dt.timedelta(days=1)}"
+        )
+    best = max(eligible, key=lambda v: (v.tags["as_of_date"], int(v.version)))
+    booster = mlflow.xgboost.load_model(f"models:/{name}/{best.version}")
+    reference = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/{REFERENCE_FILE}")
+    return ScoringModel(
+        model, str(best.version), dt.date.fromisoformat(best.tags["as_of_date"]), booster, reference
+    )
+
+
+@dataclass
+class ScoredDay:
+    day: dt.date
+    alert_scores: pl.DataFrame
+    rankings: pl.DataFrame
+    cluster_scores: pl.DataFrame
+    models: dict[str, ScoringModel]
+    alerts: int
+    clusters: int
+    seconds: float
+    drift: dict[str, Any] = field(default_factory=dict)
+
+
+def _day_features(client: Client, table: str, key: str, network: str, day: dt.date) -> pl.DataFrame:
+    return warehouse.query_frame_rendered(
+        client,
+        "scoring/day_features",
+        {"table": table, "key": key},
+        network=network,
+        processing_date=day,
+    )
+
+
+def score_day(client: Client, network: str, day: dt.date) -> ScoredDay:
+    """Score every alert and cluster of ``day`` (raises before anything is written)."""
+    started = time.perf_counter()
+    require_partitions(
+        client,
+        network,
+        ("alert_features", "cluster_features"),
+        [day],
+        hint="materialise the features of that date first: dagster asset materialize -m "
+        f"riskassets.definitions --select 'group:features' --partition {day}",
+    )
+    chosen = {model: promoted_model(network, model, day) for model in MODEL_NAMES}
+    alerts = _day_features(client, "alert_features", "alert_id", network, day)
+    clusters = _day_features(client, "cluster_features", "cluster_id", network, day)
+
+    def scored(frame: pl.DataFrame, model: str) -> np.ndarray:
+        spec = models.MODELS[model]
+        return models.predict(chosen[model].booster, frame, spec.features).astype(np.float32)
+
+    scorer, ranker, cluster_model = (chosen[m] for m in MODEL_NAMES)
+    alert_score = scored(alerts, "alert_scorer")
+    ranker_score = scored(alerts, "alert_ranker")
+    alert_scores = alerts.select("alert_id", "address").with_columns(
+        pl.Series("score", alert_score, dtype=pl.Float32),
+        pl.lit(scorer.version).alias("model_version"),
+        pl.lit(scorer.as_of).alias("model_as_of"),
+    )
+    # Rank 1 = review first; equal scores are broken by alert_id so ranks are a permutation.
+    rankings = (
+        alerts.select("alert_id")
+        .with_columns(pl.Series("ranker_score", ranker_score, dtype=pl.Float32))
+        .sort(["ranker_score", "alert_id"], descending=[True, False])
+        .with_row_index("rank", offset=1)
+        .with_columns(
+            pl.col("rank").cast(pl.UInt32),
+            pl.lit(ranker.version).alias("model_version"),
+            pl.lit(ranker.as_of).alias("model_as_of"),
+        )
+    )
+    cluster_scores = clusters.select("cluster_id").with_columns(
+        pl.Series("score", scored(clusters, "cluster_scorer"), dtype=pl.Float32),
+        pl.lit(cluster_model.version).alias("model_version"),
+        pl.lit(cluster_model.as_of).alias("model_as_of"),
+    )
+    return ScoredDay(
+        day,
+        alert_scores,
+        rankings,
+        cluster_scores,
+        chosen,
+        alerts.height,
+        clusters.height,
+        time.perf_counter() - started,
+        drift=drift_report(scorer, alerts, alert_score),
+    )
+
+
+def drift_report(model: ScoringModel, features: pl.DataFrame, scores: np.ndarray) -> dict:
+    """PSI of each feature against the model's training reference and of the day's scores
+    against its test-set scores; the worst features first."""
+    reference = model.reference
+    spec = models.MODELS[model.name]
+    values = models.matrix(features, spec.features) if features.height else None
+    by_feature = {}
+    if values is not None:
+        for i, name in enumerate(spec.features):
+            by_feature[name] = drift.psi(reference["features"][name], values[:, i])
+    important = reference.get("important_features", [])
+    worst_important = max((by_feature.get(f, 0.0) for f in important), default=0.0)
+    return {
+        "score_psi": drift.psi(reference["scores"], scores) if len(scores) else 0.0,
+        "worst_features": sorted(by_feature.items(), key=lambda kv: kv[1], reverse=True)[:10],
+        "important_features_max_psi": worst_important,
+    }
+
+
+def output_checks(day: ScoredDay) -> list[CheckOutcome]:
+    """Coverage, range and rank permutation (blocking) and drift (surfaced, not blocking)."""
+    alerts, rankings = day.alert_scores, day.rankings
+    coverage_ok = (
+        alerts.height == day.alerts == rankings.height
+        and alerts["alert_id"].n_unique() == alerts.height
+        and day.cluster_scores.height == day.clusters
+    )
+    scores = pl.concat([alerts["score"], day.cluster_scores["score"]])
+    out_of_range = int(((scores < 0) | (scores > 1) | scores.is_nan()).sum())
+    ranks = rankings["rank"].to_numpy()
+    permutation = np.array_equal(np.sort(ranks), np.arange(1, len(ranks) + 1))
+    worst = max(day.drift.get("score_psi", 0.0), day.drift.get("important_features_max_psi", 0.0))
+    level = drift.level(worst)
+    return [
+        CheckOutcome(
+            "coverage",
+            coverage_ok,
+            f"{alerts.height} of {day.alerts} alerts scored once, {rankings.height} ranked, "
+            f"{day.cluster_scores.height} of {day.clusters} clusters scored",
+            {"alerts": day.alerts, "clusters": day.clusters},
+        ),
+        CheckOutcome(
+            "score_range",
+            out_of_range == 0,
+            f"{out_of_range} score(s) outside [0, 1]",
+            {"out_of_range": out_of_range},
+        ),
+        CheckOutcome(
+            "rank_permutation",
+            permutation,
+            f"ranks are {'a' if permutation else 'not a'} permutation of 1..{len(ranks)}",
+        ),
+        CheckOutcome(
+            "drift",
+            level != "ERROR",
+            f"{level}: score PSI {day.drift.get('score_psi', 0):.3f}, max PSI of the most "
+            f"important features {day.drift.get('important_features_max_psi', 0):.3f} "
+            f"(WARN ≥ {drift.WARN_PSI}, ERROR ≥ {drift.ERROR_PSI})",
+            {
+                "level": level,
+                "score_psi": round(day.drift.get("score_psi", 0.0), 4),
+                "worst_features": {k: round(v, 4) for k, v in day.drift.get("worst_features", [])},
+            },
+            blocking=False,
+        ),
+    ]
+
+
+def write_scores(client: Client, network: str, day: ScoredDay) -> None:
+    """Stage the three outputs, then swap them in, then record COMPLETED."""
+    outputs = {
+        "alert_scores": day.alert_scores,
+        "alert_rankings": day.rankings,
+        "cluster_scores": day.cluster_scores,
+    }
+    staged = {}
+    for table, frame in outputs.items():
+        rows = frame.with_columns(
+            pl.lit(network).alias("network"), pl.lit(day.day).alias("processing_date")
+        ).to_arrow()
+        staged[table] = (
+            warehouse.stage_partition(client, table, network, day.day, rows),
+            rows.num_rows,
+        )
+    for table, (staging, rows) in staged.items():
+        warehouse.swap_partition(client, table, staging, network, day.day, rows)
+    record_batch(client, network, day.day, "COMPLETED", day=day)
+
+
+def record_batch(
+    client: Client,
+    network: str,
+    processing_date: dt.date,
+    status: str,
+    day: ScoredDay | None = None,
+    error: str = "",
+    seconds: float = 0.0,
+) -> None:
+    versions = {m.name: m.version for m in day.models.values()} if day else {}
+    client.command(
+        warehouse.sql_text("scoring/batch_metadata_insert"),
+        parameters={
+            "network": network,
+            "processing_date": processing_date,
+            "status": status,
+            "input_alerts": day.alerts if day else 0,
+            "input_clusters": day.clusters if day else 0,
+            "output_alert_scores": day.alert_scores.height if day else 0,
+            "output_rankings": day.rankings.height if day else 0,
+            "output_cluster_scores": day.cluster_scores.height if day else 0,
+            "model_versions": json.dumps(versions, sort_keys=True),
+            "latency_ms": int(1000 * (day.seconds if day else seconds)),
+            "error": error[:2000],
+        },
+    )
+
+
+def top_alerts(client: Client, network: str, day: dt.date, limit: int = 20) -> pl.DataFrame:
+    return warehouse.query_frame(
+        client, "scoring/top_alerts", network=network, processing_date=day, limit=limit
+    )

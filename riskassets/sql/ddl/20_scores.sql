@@ -1,0 +1,14 @@
+-- Daily scores: every alert of the day, with the model version that scored it.
+CREATE TABLE IF NOT EXISTS alert_scores
+(
+    network         String,
+    processing_date Date,
+    alert_id        String,
+    address         String,
+    score           Float32,
+    model_version   String,
+    model_as_of     Date
+)
+ENGINE = MergeTree
+PARTITION BY (network, processing_date)
+ORDER BY (network, processing_date, alert_id)
