@@ -10,27 +10,32 @@ export DAGSTER_HOME ?= $(RISKASSETS_HOME)/dagster
 NETWORK ?= torus
 START ?= 2025-08-01
 END ?= 2025-08-21
+# Models trained as of MID score the days after it; the models of END score the days to come.
+MID ?= 2025-08-14
+SCORE_START ?= 2025-08-15
+MODELS = $(NETWORK)/training_set,$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer
 DAYS ?= 21
 SCALE ?= demo
+
+DAGSTER_MATERIALIZE = $(BIN)/dagster asset materialize -m riskassets.definitions
 
 .PHONY: demo setup instance test dev mlflow-ui lint format constraints clean
 
 ## The first command: set up, publish 21 demo days, ingest them, build features and labels,
-## the training set of the last day, and print what the warehouse holds.
+## train and promote the models, score the days after the first training date, and print
+## what the warehouse holds, the models' test metrics and the last day's top alerts.
 demo: setup instance
 	$(BIN)/riskassets generate --network $(NETWORK) --start $(START) --days $(DAYS) --scale $(SCALE)
-	$(BIN)/dagster asset materialize -m riskassets.definitions \
-		--select 'group:sot' --partition-range $(START)...$(END)
-	$(BIN)/dagster asset materialize -m riskassets.definitions \
-		--select 'group:features' --partition-range $(START)...$(END)
-	$(BIN)/dagster asset materialize -m riskassets.definitions \
-		--select '$(NETWORK)/training_set' --partition $(END)
-	$(BIN)/dagster asset materialize -m riskassets.definitions \
-		--select '$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer' \
-		--partition $(END)
+	$(DAGSTER_MATERIALIZE) --select 'group:sot' --partition-range $(START)...$(END)
+	$(DAGSTER_MATERIALIZE) --select 'group:features' --partition-range $(START)...$(END)
+	$(DAGSTER_MATERIALIZE) --select '$(MODELS)' --partition $(MID)
+	$(DAGSTER_MATERIALIZE) --select 'group:scoring' \
+		--partition-range $(SCORE_START)...$(END)
+	$(DAGSTER_MATERIALIZE) --select '$(MODELS)' --partition $(END)
 	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/raw_row_counts.sql)"
 	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/training_set_summary.sql)"
 	$(BIN)/riskassets models --network $(NETWORK)
+	$(BIN)/riskassets top --network $(NETWORK) --date $(END) --limit 10
 
 ## The second command: the test suite (what .ci/run runs).
 test: setup

@@ -4,6 +4,7 @@
     riskassets validate-batch verify one batch and its contracts, writing nothing
     riskassets sql            run a query on the configured warehouse (chDB or a server)
     riskassets models         the registered models: champion and latest version, test metrics
+    riskassets top            the day's alerts to review first, from the warehouse
 
 Pipelines run through Dagster itself (`dagster asset materialize`, `dagster dev`).
 """
@@ -121,6 +122,32 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _top(args: argparse.Namespace) -> int:
+    from riskassets import warehouse
+    from riskassets.scoring.score import top_alerts
+
+    settings = load_settings()
+    network = settings.network(args.network).name
+    client = warehouse.connect(
+        settings.warehouse_url,
+        settings.warehouse_database,
+        os.environ.get("RISKASSETS_WAREHOUSE_PASSWORD"),
+    )
+    day = dt.date.fromisoformat(args.date)
+    frame = top_alerts(client, network, day, args.limit)
+    if frame.height == 0:
+        print(
+            f"no scores for {network} on {day}: materialise them first, e.g. dagster asset "
+            f"materialize -m riskassets.definitions --select 'group:scoring' --partition {day}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{network} {day}: the {frame.height} alerts to review first")
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=36):
+        print(frame)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     mod = sub.add_parser("models", help="champion and latest model versions with test metrics")
     mod.add_argument("--network", default="torus")
     mod.set_defaults(func=_models)
+
+    top = sub.add_parser("top", help="the day's alerts to review first")
+    top.add_argument("--network", default="torus")
+    top.add_argument("--date", required=True, help="processing date, YYYY-MM-DD")
+    top.add_argument("--limit", type=int, default=20)
+    top.set_defaults(func=_top)
     return parser
 
 

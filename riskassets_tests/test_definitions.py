@@ -18,13 +18,16 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     raw = {f"torus/raw_{t}" for t in tables}
     features = {"torus/alert_features", "torus/cluster_features", "torus/alert_labels"}
     models = {"torus/alert_scorer", "torus/alert_ranker", "torus/cluster_scorer"}
-    assert keys == raw | features | {"torus/training_set"} | models
+    scores = {"torus/alert_scores", "torus/alert_rankings", "torus/cluster_scores"}
+    assert keys == raw | features | {"torus/training_set"} | models | scores
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and node.owners and "clickhouse" in node.kinds
         expected = "sot" if key.path[-1].startswith("raw_") else "features"
         if key.to_user_string() in models | {"torus/training_set"}:
             expected = "training"
+        if key.to_user_string() in scores:
+            expected = "scoring"
         assert node.group_name == expected, key
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
@@ -32,6 +35,10 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     assert ("torus/alert_features", "feature_contract") in checks
     assert {("torus/training_set", n) for n in ("leakage", "alert_class_balance")} <= checks
     assert {(m, "promotion_gate") for m in models} <= checks
+    assert {
+        ("torus/alert_scores", "coverage"),
+        ("torus/alert_rankings", "rank_permutation"),
+    } <= checks
     assert defs.resolve_sensor_def("torus_sot_batch_sensor")
 
 

@@ -34,6 +34,7 @@ class TrainedModel:
     test_positives: int
     seconds: float
     best_iteration: int
+    reused: bool = False  # an identical model was already registered: no new version
 
 
 def load_training_rows(client: Client, network: str, as_of: dt.date, spec: models.ModelSpec):
@@ -87,6 +88,28 @@ def train_and_gate(
             zone, network, sorted(test["processing_date"].unique().to_list()), window_days
         )
     ceiling = evaluation.ceiling_metrics(model, test, truth)
+    fingerprint = registry.model_fingerprint(booster)
+    existing = registry.version_with_fingerprint(network, model, fingerprint)
+    if existing is not None:
+        # Retraining on an unchanged training set gives the same model: the version (and
+        # the decision) already recorded stands, so a rerun changes nothing downstream.
+        decision = registry.recorded_decision(existing)
+        return TrainedModel(
+            spec=spec,
+            as_of=as_of,
+            metrics=metrics,
+            baseline=baseline,
+            ceiling={},
+            champion=None,
+            decision=decision,
+            version=existing,
+            train_rows=train.height,
+            test_rows=test.height,
+            test_positives=int(test["label"].sum() or 0),
+            seconds=time.perf_counter() - started,
+            best_iteration=int(booster.best_iteration),
+            reused=True,
+        )
 
     champion = None
     current = registry.champion_booster(network, model)
@@ -118,6 +141,7 @@ def train_and_gate(
         "feature_schema_hash": spec.schema_hash,
         "network": network,
         "model": model,
+        registry.FINGERPRINT_TAG: fingerprint,
     }
     params = {
         **config.as_params(),

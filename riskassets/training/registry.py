@@ -31,6 +31,7 @@ from riskassets.training.config import registered_name  # noqa: E402, F401
 from riskassets.training.models import ModelSpec, matrix  # noqa: E402
 
 CHAMPION = "champion"
+FINGERPRINT_TAG = "model_sha256"
 REFERENCE_FILE = "reference.json"
 # Logging a model infers its requirements (4–6 s) unless they are given.
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
@@ -98,6 +99,36 @@ def gate(
         passed = False
         reasons.append("a metric is undefined (NaN)")
     return GateDecision(passed, reasons, numbers)
+
+
+def model_fingerprint(booster: xgb.Booster) -> str:
+    """SHA-256 of the model in XGBoost's JSON format (the same data and config give the same)."""
+    import hashlib
+
+    return hashlib.sha256(bytes(booster.save_raw("json"))).hexdigest()
+
+
+def version_with_fingerprint(network: str, model: str, fingerprint: str) -> Any | None:
+    """A registered version of exactly this model, if there is one."""
+    client = mlflow.MlflowClient()
+    name = registered_name(network, model)
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    same = [v for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint]
+    return min(same, key=lambda v: int(v.version)) if same else None
+
+
+def recorded_decision(version: Any) -> GateDecision:
+    reasons = version.tags.get("gate_reasons", "").split("; ")
+    numbers = {
+        k.removeprefix("gate_"): float(v)
+        for k, v in version.tags.items()
+        if k.startswith("gate_") and k != "gate_reasons"
+    }
+    passed = version.tags.get("gate") == "passed"
+    return GateDecision(passed, [f"unchanged since version {version.version}", *reasons], numbers)
 
 
 def champion_booster(network: str, model: str) -> tuple[xgb.Booster, Any] | None:

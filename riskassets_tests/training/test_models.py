@@ -247,3 +247,18 @@ def test_a_missing_training_set_names_it(demo, tracking, tmp_path):
     assert "training_alerts: 2025-08-05" in failure_text(
         result
     ) and "torus/training_set" in failure_text(result)
+
+
+def test_retraining_an_unchanged_set_reuses_the_version(demo, tracking, tmp_path):
+    assert _materialize_models(demo, tracking, tmp_path).success
+    again = _materialize_models(demo, tracking, tmp_path)
+    assert again.success
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions(
+        f"name = '{registry.registered_name('torus', 'alert_scorer')}'"
+    )
+    assert [str(v.version) for v in versions] == ["1"]
+    gate = next(
+        e for e in again.get_asset_check_evaluations() if e.asset_key.path[-1] == "alert_scorer"
+    )
+    assert gate.passed and "unchanged since version 1" in gate.description

@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
+from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec, to_result
 from riskassets.defs.resources import WarehouseResource
 from riskassets.defs.sot.assets import OWNERS, raw_asset_key
@@ -90,6 +91,8 @@ def build_feature_assets(network: Network) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         owners=OWNERS,
         tags={"network": network.name},
+        # A date's raw batch ingested (and its contracts passed) → its features and labels.
+        automation_condition=after_upstream(),
     )
 
     @dg.asset(

@@ -9,6 +9,7 @@ import time
 
 import dagster as dg
 
+from riskassets.defs.automation import RAW_FRESHNESS
 from riskassets.defs.resources import LandingResource, WarehouseResource
 from riskassets.defs.sot import checks
 from riskassets.defs.sot.partitions import daily_partitions
@@ -50,6 +51,8 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
                 owners=OWNERS,
                 tags={"network": network.name, "layer": "raw"},
                 metadata={"warehouse_table": asset},
+                # A missing daily batch shows as stale (the sensor, not a condition, runs it).
+                freshness_policy=RAW_FRESHNESS,
             )
             for asset, key in keys.items()
         ],

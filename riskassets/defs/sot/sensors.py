@@ -16,7 +16,8 @@ def build_batch_sensor(network: Network, raw_assets: dg.AssetsDefinition) -> dg.
         ),
         target=raw_assets,
         minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.STOPPED,
+        # On by default: in the embedded mode a batch landing is all it takes.
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def sot_batch_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         # Sensors never open the warehouse: chDB allows one process per data folder.

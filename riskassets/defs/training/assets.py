@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 
+from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec, to_result
 from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
 from riskassets.defs.sot.assets import OWNERS
@@ -63,6 +64,7 @@ def build_training_assets(network: Network, config: SplitConfig) -> list[dg.Asse
             check_spec(key, name, text, blocking=name != "address_overlap")
             for name, text in CHECKS.items()
         ],
+        automation_condition=weekly_retrain(),
         metadata={
             "train_days": config.train_days,
             "test_days": config.test_days,
@@ -182,6 +184,7 @@ def _model_asset(network, model, key, training_key, mlflow_key, xgb_config, gate
         backfill_policy=dg.BackfillPolicy.single_run(),
         # dagster-mlflow's resource is the legacy kind: every resource is named here.
         required_resource_keys={"warehouse", "landing", mlflow_key},
+        automation_condition=weekly_retrain(),
         check_specs=[check_spec(key, "promotion_gate", GATE_DESCRIPTION)],
         metadata={"registered_model": registered_name(network.name, model)},
     )
