@@ -42,6 +42,9 @@ class GateDecision:
     passed: bool
     reasons: list[str]
     numbers: dict[str, float] = field(default_factory=dict)
+    # Only "not better than the champion" is routine (a weekly retrain may lose to the
+    # model it would replace); anything else says the model or its data is unfit.
+    severe: bool = True
 
     @property
     def summary(self) -> str:
@@ -63,7 +66,7 @@ def gate(
     ``tolerance``; predictions not constant; enough positives to judge by."""
     primary = spec.primary_metric
     value, base = metrics[primary], baseline[primary]
-    reasons, passed = [], True
+    reasons, passed, severe = [], True, False
     numbers = {
         f"model_{primary}": value,
         f"baseline_{primary}": base,
@@ -71,7 +74,7 @@ def gate(
     }
 
     if not value > base:
-        passed = False
+        passed, severe = False, True
         reasons.append(f"{primary} {value:.4f} does not beat the baseline's {base:.4f}")
     else:
         reasons.append(f"{primary} {value:.4f} beats the baseline's {base:.4f}")
@@ -90,15 +93,15 @@ def gate(
     spread = float(np.std(predictions)) if len(predictions) else 0.0
     numbers["prediction_std"] = spread
     if not spread > 1e-6:
-        passed = False
+        passed, severe = False, True
         reasons.append(f"predictions are constant (std {spread:.2e})")
     if test_positives < min_positives:
-        passed = False
+        passed, severe = False, True
         reasons.append(f"{test_positives} test positives, fewer than {min_positives}")
     if any(math.isnan(v) for v in (value, base)):
-        passed = False
+        passed, severe = False, True
         reasons.append("a metric is undefined (NaN)")
-    return GateDecision(passed, reasons, numbers)
+    return GateDecision(passed, reasons, numbers, severe=severe and not passed)
 
 
 def model_fingerprint(booster: xgb.Booster) -> str:
@@ -125,10 +128,12 @@ def recorded_decision(version: Any) -> GateDecision:
     numbers = {
         k.removeprefix("gate_"): float(v)
         for k, v in version.tags.items()
-        if k.startswith("gate_") and k != "gate_reasons"
+        if k.startswith("gate_") and k not in ("gate_reasons", "gate_severity")
     }
     passed = version.tags.get("gate") == "passed"
-    return GateDecision(passed, [f"unchanged since version {version.version}", *reasons], numbers)
+    severe = version.tags.get("gate_severity", "ERROR") == "ERROR"
+    reasons = [f"unchanged since version {version.version}", *reasons]
+    return GateDecision(passed, reasons, numbers, severe=severe and not passed)
 
 
 def champion_booster(network: str, model: str) -> tuple[xgb.Booster, Any] | None:
@@ -217,6 +222,8 @@ def record_decision(network: str, model: str, version: Any, decision: GateDecisi
         name, version.version, "gate", "passed" if decision.passed else "failed"
     )
     client.set_model_version_tag(name, version.version, "gate_reasons", "; ".join(decision.reasons))
+    severity = "ERROR" if decision.severe else "WARN"
+    client.set_model_version_tag(name, version.version, "gate_severity", severity)
     for key, value in decision.numbers.items():
         client.set_model_version_tag(name, version.version, f"gate_{key}", f"{value:.6g}")
     if decision.passed:

@@ -26,10 +26,12 @@ def test_a_good_first_model_passes():
 def test_not_beating_the_baseline_fails():
     decision = decide(model=0.4, baseline=0.4)
     assert not decision.passed and "does not beat the baseline's 0.4000" in decision.summary
+    assert decision.severe
 
 
 def test_worse_than_the_champion_beyond_tolerance_fails_within_passes():
-    assert not decide(model=0.6, champion=0.65).passed
+    losing = decide(model=0.6, champion=0.65)
+    assert not losing.passed and not losing.severe  # routine: the champion simply stays
     assert decide(model=0.64, champion=0.65).passed
     assert decide(model=0.6, champion=0.65).numbers["champion_pr_auc"] == 0.65
 

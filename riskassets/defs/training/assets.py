@@ -248,7 +248,11 @@ def _model_asset(network, model, key, training_key, mlflow_key, xgb_config, gate
                     asset_key=key,
                     check_name="promotion_gate",
                     passed=last.decision.passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
+                    # ERROR (the run fails) when the model is unfit; WARN when it merely
+                    # does not beat the champion, which stays in place either way.
+                    severity=dg.AssetCheckSeverity.ERROR
+                    if last.decision.severe
+                    else dg.AssetCheckSeverity.WARN,
                     description=last.decision.summary,
                     metadata={
                         "model_version": str(last.version.version),
