@@ -29,11 +29,14 @@ def find_new_batches(
     window_days: int,
     first_date: dt.date,
     cursor: str | None,
+    already_ingested: frozenset[dt.date] = frozenset(),
 ) -> tuple[list[NewBatch], str]:
     """Batches whose META.json appeared or changed since ``cursor``; and the next cursor.
 
     The cursor maps each batch to its META.json's modification time and digest, so an
     unchanged META.json is not even read again, and a touched but identical one yields no run.
+    A batch seen for the first time whose date is in ``already_ingested`` (ingested by hand
+    or a backfill before the sensor ran) is only recorded; a later change still runs.
     """
     seen: dict[str, list[str]] = json.loads(cursor) if cursor else {}
     new: list[NewBatch] = []
@@ -47,6 +50,8 @@ def find_new_batches(
             continue
         digest = hashlib.sha256(zone.read(batch.meta_key)).hexdigest()
         seen[batch.batch_id] = [modified, digest]
+        if not previous and batch.processing_date in already_ingested:
+            continue
         if not previous or previous[1] != digest:
             new.append(NewBatch(batch, digest))
     return new, json.dumps(seen, sort_keys=True, separators=(",", ":"))

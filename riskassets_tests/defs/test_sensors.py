@@ -65,3 +65,24 @@ def test_batches_before_the_first_partition_are_ignored(tmp_path):
     zone.write("snapshots/torus/2025-07-31/195/META.json", b"{}")
     requests, _ = tick(landing_resource(tmp_path), None)
     assert requests == []
+
+
+def test_batches_ingested_before_the_sensor_started_are_not_requested_again(landing_dir):
+    landing = landing_resource(landing_dir)
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=dg.AssetKey(["torus", "raw_alerts"]), partition="2025-08-01"
+            )
+        )
+        with dg.build_sensor_context(instance=instance, resources={"landing": landing}) as context:
+            result = SENSOR(context)
+    assert sorted(r.partition_key for r in result.run_requests) == ["2025-08-02", "2025-08-03"]
+    # A later re-publication of the ingested day still runs.
+    meta_path = landing_dir / batch_ref().meta_key
+    meta = json.loads(meta_path.read_text())
+    meta["generated_at"] = "2025-08-09T00:00:00Z"
+    time.sleep(0.01)
+    meta_path.write_text(json.dumps(meta))
+    requests, _ = tick(landing, result.cursor)
+    assert [r.partition_key for r in requests] == ["2025-08-01"]
