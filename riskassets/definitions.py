@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from riskassets.defs.automation import automation_sensor
 from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.resources import build_resources
 from riskassets.defs.scoring.assets import build_scoring_assets
@@ -25,7 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors.append(build_batch_sensor(network, raw))
     return dg.Definitions(
         assets=assets,
-        sensors=sensors,
+        sensors=[*sensors, automation_sensor()],
         resources=build_resources(settings),
         # chDB allows one process per data folder: every step of a run shares the process.
         executor=dg.in_process_executor,

@@ -39,7 +39,14 @@ def test_definitions_load_for_the_default_settings(tmp_path):
         ("torus/alert_scores", "coverage"),
         ("torus/alert_rankings", "rank_permutation"),
     } <= checks
-    assert defs.resolve_sensor_def("torus_sot_batch_sensor")
+    assert (
+        defs.resolve_sensor_def("torus_sot_batch_sensor").default_status
+        == dg.DefaultSensorStatus.RUNNING
+    )
+    assert (
+        defs.resolve_sensor_def("riskassets_automation").default_status
+        == dg.DefaultSensorStatus.RUNNING
+    )
 
 
 def test_networks_are_configuration(tmp_path):

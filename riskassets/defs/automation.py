@@ -12,6 +12,19 @@ RAW_FRESHNESS = dg.FreshnessPolicy.time_window(
 )
 
 
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates every asset's automation condition; running by default (Dagster's own
+    default sensor starts stopped)."""
+    return dg.AutomationConditionSensorDefinition(
+        "riskassets_automation",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Runs features, labels and scores after each landed batch, and weekly "
+        "retraining (riskassets/defs/automation.py).",
+    )
+
+
 def after_upstream(ignore: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     """Run a partition once its upstream partitions are updated, none is missing or running,
     and every blocking check on them passed. Unlike eager(), any date qualifies, not only
