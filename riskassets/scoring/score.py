@@ -129,11 +129,16 @@ def score_day(client: Client, network: str, day: dt.date) -> ScoredDay:
         pl.lit(scorer.version).alias("model_version"),
         pl.lit(scorer.as_of).alias("model_as_of"),
     )
-    # Rank 1 = review first; equal scores are broken by alert_id so ranks are a permutation.
+    # Rank 1 = review first. The ranker's scores tie often (few trees): ties go to the
+    # higher alert score, then to alert_id, so ranks are always a permutation of 1..N.
     rankings = (
         alerts.select("alert_id")
-        .with_columns(pl.Series("ranker_score", ranker_score, dtype=pl.Float32))
-        .sort(["ranker_score", "alert_id"], descending=[True, False])
+        .with_columns(
+            pl.Series("ranker_score", ranker_score, dtype=pl.Float32),
+            pl.Series("tie_break", alert_score, dtype=pl.Float32),
+        )
+        .sort(["ranker_score", "tie_break", "alert_id"], descending=[True, True, False])
+        .drop("tie_break")
         .with_row_index("rank", offset=1)
         .with_columns(
             pl.col("rank").cast(pl.UInt32),
