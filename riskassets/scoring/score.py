@@ -19,7 +19,6 @@ import mlflow.xgboost
 import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
-from mlflow.exceptions import MlflowException
 
 from riskassets import warehouse
 from riskassets.checking import CheckOutcome
@@ -27,7 +26,7 @@ from riskassets.features.build import require_partitions
 from riskassets.scoring import drift
 from riskassets.training import models
 from riskassets.training.config import MODEL_NAMES, registered_name
-from riskassets.training.registry import REFERENCE_FILE
+from riskassets.training.registry import REFERENCE_FILE, model_versions
 
 
 class NoPromotedModelError(LookupError):
@@ -53,15 +52,10 @@ class ScoringModel:
 
 def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
     """The newest version of ``model`` that passed its gate with an as-of date before ``day``."""
-    client = mlflow.MlflowClient()
     name = registered_name(network, model)
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except MlflowException:
-        versions = []
     eligible = [
         v
-        for v in versions
+        for v in model_versions(network, model)
         if v.tags.get("gate") == "passed" and v.tags.get("as_of_date", "9999") < day.isoformat()
     ]
     if not eligible:

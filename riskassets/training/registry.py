@@ -8,9 +8,7 @@ input example, plots) and registered as ``riskassets.{network}.{model}``; it bec
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -111,15 +109,18 @@ def model_fingerprint(booster: xgb.Booster) -> str:
     return hashlib.sha256(bytes(booster.save_raw("json"))).hexdigest()
 
 
-def version_with_fingerprint(network: str, model: str, fingerprint: str) -> Any | None:
-    """A registered version of exactly this model, if there is one."""
-    client = mlflow.MlflowClient()
+def model_versions(network: str, model: str) -> list[Any]:
+    """Every registered version of a model (none when it was never registered)."""
     name = registered_name(network, model)
     try:
-        versions = client.search_model_versions(f"name = '{name}'")
+        return list(mlflow.MlflowClient().search_model_versions(f"name = '{name}'"))
     except MlflowException:
-        return None
-    same = [v for v in versions if v.tags.get(FINGERPRINT_TAG) == fingerprint]
+        return []
+
+
+def version_with_fingerprint(network: str, model: str, fingerprint: str) -> Any | None:
+    """A registered version of exactly this model, if there is one."""
+    same = [v for v in model_versions(network, model) if v.tags.get(FINGERPRINT_TAG) == fingerprint]
     return min(same, key=lambda v: int(v.version)) if same else None
 
 
@@ -230,19 +231,12 @@ def record_decision(network: str, model: str, version: Any, decision: GateDecisi
         client.set_registered_model_alias(name, CHAMPION, version.version)
 
 
-def temp_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="riskassets-"))
-
-
 def model_report(network: str, model: str) -> str:
     """The latest and the champion version of a model with their test metrics beside the
     baseline and the ceiling, as plain text for the terminal."""
     client = mlflow.MlflowClient()
     name = registered_name(network, model)
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except MlflowException:
-        versions = []
+    versions = model_versions(network, model)
     if not versions:
         return f"{name}: no version registered yet"
     latest = max(versions, key=lambda v: int(v.version))

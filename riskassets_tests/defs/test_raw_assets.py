@@ -6,19 +6,19 @@ import datetime as dt
 import decimal
 import json
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from riskassets.defs.sot.assets import build_raw_sot_assets
+from riskassets_tests import conftest
 from riskassets_tests.conftest import (
     DAY1,
     NETWORK,
     batch_ref,
     edit_meta,
+    failure_text,
     fingerprint,
-    landing_resource,
     read_table,
     rewrite_file,
 )
@@ -27,27 +27,7 @@ RAW = build_raw_sot_assets(NETWORK)
 
 
 def materialize(warehouse, root, partition="2025-08-01", *, selection=None, last=None):
-    tags = {}
-    if last:
-        tags = {
-            "dagster/asset_partition_range_start": partition,
-            "dagster/asset_partition_range_end": last,
-        }
-        partition = None
-    return dg.materialize(
-        [RAW],
-        partition_key=partition,
-        tags=tags,
-        selection=selection,
-        resources={"warehouse": warehouse, "landing": landing_resource(root)},
-        raise_on_error=False,
-    )
-
-
-def failure_text(result: dg.ExecuteInProcessResult) -> str:
-    events = result.get_step_failure_events()
-    assert events, "the run was expected to fail"
-    return "\n".join(e.event_specific_data.error.to_string() for e in events)
+    return conftest.materialize([RAW], warehouse, root, partition, last=last, selection=selection)
 
 
 def day_counts(client, table: str) -> dict[dt.date, int]:
