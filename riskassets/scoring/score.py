@@ -36,6 +36,10 @@ class NoPromotedModelError(LookupError):
 class ScoringError(ValueError):
     """A blocking output check failed: the day's scores were not written."""
 
+    def __init__(self, message: str, outcomes: list[CheckOutcome]):
+        super().__init__(message)
+        self.outcomes = outcomes
+
 
 @dataclass
 class ScoringModel:
@@ -224,6 +228,33 @@ def output_checks(day: ScoredDay) -> list[CheckOutcome]:
             blocking=False,
         ),
     ]
+
+
+def score_and_write(
+    client: Client, network: str, day: dt.date
+) -> tuple[ScoredDay, list[CheckOutcome]]:
+    """Score ``day``, check the outputs, and write them; any failure leaves the previous
+    scores in place and records a FAILED batch_metadata row before it is raised."""
+    started = time.perf_counter()
+    try:
+        scored = score_day(client, network, day)
+        outcomes = output_checks(scored)
+        failed = [o for o in outcomes if o.blocking and not o.passed]
+        if failed:
+            message = "; ".join(o.description for o in failed) + "; nothing was written"
+            raise ScoringError(message, outcomes)
+        write_scores(client, network, scored)
+        return scored, outcomes
+    except Exception as e:
+        record_batch(
+            client,
+            network,
+            day,
+            "FAILED",
+            error=f"{type(e).__name__}: {e}",
+            seconds=time.perf_counter() - started,
+        )
+        raise
 
 
 def write_scores(client: Client, network: str, day: ScoredDay) -> None:

@@ -1,7 +1,6 @@
 """Daily risk scores of one network: alert scores, the review ranking, cluster scores."""
 
 import datetime as dt
-import time
 
 import dagster as dg
 
@@ -80,28 +79,13 @@ def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
         days = []
         for partition_key in context.partition_keys:
             day = dt.date.fromisoformat(partition_key)
-            started = time.perf_counter()
             try:
-                scored = score.score_day(client, network.name, day)
-                outcomes = score.output_checks(scored)
-                failed = [o for o in outcomes if o.blocking and not o.passed]
-                if failed:
-                    for outcome in outcomes:
-                        yield _check_result(keys, outcome, partition_key)
-                    raise score.ScoringError(
-                        "; ".join(o.description for o in failed) + "; nothing was written"
-                    )
-                score.write_scores(client, network.name, scored)
+                scored, outcomes = score.score_and_write(client, network.name, day)
+            except score.ScoringError as e:
+                for outcome in e.outcomes:  # the failing output checks, shown in the UI
+                    yield _check_result(keys, outcome, partition_key)
+                raise dg.Failure(description=f"scores {partition_key}: {e}") from e
             except Exception as e:
-                # The previous scores of the date stay; the attempt is on record.
-                score.record_batch(
-                    client,
-                    network.name,
-                    day,
-                    "FAILED",
-                    error=f"{type(e).__name__}: {e}",
-                    seconds=time.perf_counter() - started,
-                )
                 raise dg.Failure(description=f"scores {partition_key}: {e}") from e
             context.log.info(
                 f"scores {partition_key}: {scored.alerts} alerts, {scored.clusters} clusters "
