@@ -143,7 +143,7 @@ def _top(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"{network} {day}: the {frame.height} alerts to review first")
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160, fmt_str_lengths=18):
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=180, fmt_str_lengths=24):
         print(frame)
     return 0
 
