@@ -17,9 +17,11 @@ MODELS = $(NETWORK)/training_set,$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker
 DAYS ?= 21
 SCALE ?= demo
 
+BENCH_SCALE ?= medium
+BENCH_DAYS ?= 4
 DAGSTER_MATERIALIZE = $(BIN)/dagster asset materialize -m riskassets.definitions
 
-.PHONY: demo setup instance test dev mlflow-ui lint format constraints clean
+.PHONY: demo setup instance test dev mlflow-ui bench lint format constraints clean
 
 ## The first command: set up, publish 21 demo days, ingest them, build features and labels,
 ## train and promote the models, score the days after the first training date, and print
@@ -63,6 +65,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 instance:
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## The benchmark: every stage against its engine's limit (see README, Performance).
+bench: setup
+	$(BIN)/riskassets bench --scale $(BENCH_SCALE) --days $(BENCH_DAYS) --out bench.json
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

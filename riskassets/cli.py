@@ -5,6 +5,7 @@
     riskassets sql            run a query on the configured warehouse (chDB or a server)
     riskassets models         the registered models: champion and latest version, test metrics
     riskassets top            the day's alerts to review first, from the warehouse
+    riskassets bench          per-stage timings and memory against the engines' own limits
 
 Pipelines run through Dagster itself (`dagster asset materialize`, `dagster dev`).
 """
@@ -148,6 +149,13 @@ def _top(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from riskassets.bench import main as bench
+
+    bench(args.scale, args.days, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--date", required=True, help="processing date, YYYY-MM-DD")
     top.add_argument("--limit", type=int, default=20)
     top.set_defaults(func=_top)
+
+    ben = sub.add_parser("bench", help="per-stage speed and memory on generated data")
+    ben.add_argument("--scale", default="medium", help="small, demo, medium or large")
+    ben.add_argument("--days", type=int, default=4, help="days generated, at least 4")
+    ben.add_argument("--out", default="bench.json", help="JSON report")
+    ben.set_defaults(func=_bench)
     return parser
 
 
