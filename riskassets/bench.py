@@ -119,13 +119,7 @@ def run(scale: str, days: int, home: Path, log: Callable[[str], None] = print) -
     stages.append(_ingest(client, landing, dates))
     log(_line(stages[-1]))
     for day in dates:  # labels and cluster features for every day: training needs them
-        build.write_day(
-            client,
-            "alert_features",
-            NETWORK,
-            day,
-            build.alert_features_day(client, NETWORK, day).frames["alert_features"],
-        )
+        _alert_features(client, day)
         build.labels_day(client, NETWORK, day)
         build.write_day(
             client,
@@ -186,13 +180,15 @@ def _ingest(client, landing: LocalLanding, dates: list[dt.date]) -> Stage:
     )
 
 
-def _features(client, day: dt.date) -> Stage:
-    def logic() -> int:
-        result = build.alert_features_day(client, NETWORK, day)
-        build.write_day(client, "alert_features", NETWORK, day, result.frames["alert_features"])
-        return result.frames["alert_features"].height
+def _alert_features(client, day: dt.date) -> int:
+    """The alert_features logic of one day, as the asset runs it: build, then write."""
+    frame = build.alert_features_day(client, NETWORK, day).frames["alert_features"]
+    build.write_day(client, "alert_features", NETWORK, day, frame)
+    return frame.height
 
-    seconds, peak, rows = measure(logic)
+
+def _features(client, day: dt.date) -> Stage:
+    seconds, peak, rows = measure(_alert_features, client, day)
     limit, _, _ = measure(
         lambda: client.query_arrow(
             warehouse.sql_text("features/alert_features"),
@@ -270,22 +266,11 @@ def _training(client, dates: list[dt.date]) -> tuple[list[Stage], dict]:
 
 
 def _scoring(client, day: dt.date, boosters: dict) -> Stage:
+    from riskassets.scoring.score import day_features
     from riskassets.training import models
 
-    alerts = warehouse.query_frame_rendered(
-        client,
-        "scoring/day_features",
-        {"table": "alert_features", "key": "alert_id"},
-        network=NETWORK,
-        processing_date=day,
-    )
-    clusters = warehouse.query_frame_rendered(
-        client,
-        "scoring/day_features",
-        {"table": "cluster_features", "key": "cluster_id"},
-        network=NETWORK,
-        processing_date=day,
-    )
+    alerts = day_features(client, "alert_features", "alert_id", NETWORK, day)
+    clusters = day_features(client, "cluster_features", "cluster_id", NETWORK, day)
 
     def logic() -> int:
         for name, spec in models.MODELS.items():
@@ -329,15 +314,7 @@ def _dagster_overhead(home: Path, client, day: dt.date) -> Stage:
         )
     )
     assert result.success
-    direct, _, _ = measure(
-        lambda: build.write_day(
-            client,
-            "alert_features",
-            NETWORK,
-            day,
-            build.alert_features_day(client, NETWORK, day).frames["alert_features"],
-        )
-    )
+    direct, _, _ = measure(_alert_features, client, day)
     return Stage(
         "alert_features via Dagster",
         seconds,

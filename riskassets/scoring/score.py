@@ -90,7 +90,7 @@ class ScoredDay:
     drift: dict[str, Any] = field(default_factory=dict)
 
 
-def _day_features(client: Client, table: str, key: str, network: str, day: dt.date) -> pl.DataFrame:
+def day_features(client: Client, table: str, key: str, network: str, day: dt.date) -> pl.DataFrame:
     return warehouse.query_frame_rendered(
         client,
         "scoring/day_features",
@@ -112,8 +112,8 @@ def score_day(client: Client, network: str, day: dt.date) -> ScoredDay:
         f"riskassets.definitions --select 'group:features' --partition {day}",
     )
     chosen = {model: promoted_model(network, model, day) for model in MODEL_NAMES}
-    alerts = _day_features(client, "alert_features", "alert_id", network, day)
-    clusters = _day_features(client, "cluster_features", "cluster_id", network, day)
+    alerts = day_features(client, "alert_features", "alert_id", network, day)
+    clusters = day_features(client, "cluster_features", "cluster_id", network, day)
 
     def scored(frame: pl.DataFrame, model: str) -> np.ndarray:
         spec = models.MODELS[model]
