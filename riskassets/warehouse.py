@@ -27,6 +27,10 @@ IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # (and so clear) a partition, which ClickHouse refuses by default.
 _REPLACE_SETTINGS = {"allow_replace_partition_from_empty_source": 1}
 
+# Inserts from Parquet form blocks of 256k rows instead of ~1M: measured on a medium batch's
+# money_flows (2M rows) this staged it in 1.3 s instead of 2.3 s with 0.4 GiB less memory.
+PARQUET_INSERT_SETTINGS = {"max_insert_block_size": 262144, "min_insert_block_size_rows": 262144}
+
 _chdb_lock = threading.Lock()
 _chdb_clients: dict[tuple[str, str], Client] = {}
 
@@ -52,9 +56,16 @@ def sql_text(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
 
 
-def render(name: str, **identifiers: str) -> str:
-    """A SQL file with its ``$identifier`` placeholders filled by validated identifiers."""
-    return Template(sql_text(name)).substitute({k: identifier(v) for k, v in identifiers.items()})
+def render(name: str, **identifiers: str | list[str]) -> str:
+    """A SQL file with its ``$identifier`` placeholders filled by validated identifiers.
+
+    A list fills its placeholder with a comma-separated list of identifiers (column lists).
+    """
+    values = {
+        k: ", ".join(map(identifier, v)) if isinstance(v, list) else identifier(v)
+        for k, v in identifiers.items()
+    }
+    return Template(sql_text(name)).substitute(values)
 
 
 def ddl_names() -> list[str]:
@@ -158,15 +169,66 @@ def staging_name(table: str, network: str, processing_date: Any) -> str:
     return identifier(f"_stage_{table}_{network.replace('-', '_')}_{processing_date:%Y%m%d}")
 
 
-def stage_partition(
-    client: Client, table: str, network: str, processing_date: Any, rows: pa.Table
-) -> str:
+def embedded(client: Client) -> bool:
+    """Whether ``client`` runs on chDB in this process (and so shares its filesystem)."""
+    return any(client is c for c in _chdb_clients.values())
+
+
+def _new_staging(client: Client, table: str, network: str, processing_date: Any) -> str:
     staging = staging_name(table, network, processing_date)
     client.command(render("drop_table", table=staging))
     client.command(render("create_staging", staging=staging, table=identifier(table)))
+    return staging
+
+
+def stage_partition(
+    client: Client, table: str, network: str, processing_date: Any, rows: pa.Table
+) -> str:
+    staging = _new_staging(client, table, network, processing_date)
     if rows.num_rows:
         client.insert_arrow(staging, rows)
     return staging
+
+
+def stage_parquet(
+    client: Client,
+    table: str,
+    network: str,
+    processing_date: Any,
+    path: str,
+    columns: list[str],
+) -> str:
+    """Stage ``columns`` of the Parquet file at ``path`` with the engine's own reader.
+
+    Embedded engine only: a ClickHouse server would look for ``path`` on its own disk.
+    """
+    if not embedded(client):
+        raise WarehouseError("stage_parquet reads a local file: only the embedded engine can")
+    staging = _new_staging(client, table, network, processing_date)
+    client.command(
+        render("stage_from_parquet", staging=staging, columns=columns),
+        parameters={"network": network, "path": path},
+        settings=PARQUET_INSERT_SETTINGS,
+    )
+    return staging
+
+
+def check_staged(
+    client: Client, table: str, staging: str, network: str, processing_date: Any, rows: int
+) -> None:
+    """Raise unless the staging table holds exactly ``rows`` rows, all in the partition.
+
+    For tables partitioned by (network, processing_date), the raw tables.
+    """
+    params = {"network": network, "processing_date": processing_date}
+    total, in_partition = client.query(
+        render("staged_rows", staging=staging), parameters=params
+    ).result_rows[0]
+    if total != rows or in_partition != rows:
+        raise WarehouseError(
+            f"{table}: staged {total} row(s), {in_partition} of them in partition "
+            f"({network}, {processing_date}); expected {rows}"
+        )
 
 
 def swap_partition(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from riskassets.sot.schema import ALL_TABLES
-from riskassets.warehouse import WarehouseTarget, connect, identifier
+from riskassets.warehouse import (
+    WarehouseError,
+    WarehouseTarget,
+    check_staged,
+    connect,
+    identifier,
+    stage_parquet,
+)
 
 
 def test_ddl_matches_the_schema_module(chdb_url, database):
@@ -65,3 +72,26 @@ def test_feature_tables_hold_the_feature_list_in_order(chdb_url, database, table
     expected = getattr(spec, features)
     stored = [(n, t) for n, t in columns if n in expected]
     assert stored == [(n, "Float32") for n in expected]
+
+
+def test_a_staged_row_outside_the_partition_is_refused(chdb_url, database, tmp_path):
+    # REPLACE PARTITION would silently leave such a row behind; check_staged names it first.
+    import datetime as dt
+
+    import polars as pl
+
+    day = dt.date(2025, 8, 1)
+    path = tmp_path / "alerts.parquet"
+    pl.DataFrame(
+        {"alert_id": ["a1", "a2"], "processing_date": [day, day + dt.timedelta(days=1)]}
+    ).write_parquet(path)
+    client = connect(chdb_url, database)
+    staging = stage_parquet(
+        client, "raw_alerts", "torus", day, str(path), ["alert_id", "processing_date"]
+    )
+    with pytest.raises(WarehouseError, match=r"raw_alerts: staged 2 row\(s\), 1 of them in"):
+        check_staged(client, "raw_alerts", staging, "torus", day, 2)
+    client.command(
+        f"ALTER TABLE {staging} DELETE WHERE alert_id = 'a2'", settings={"mutations_sync": 1}
+    )
+    check_staged(client, "raw_alerts", staging, "torus", day, 1)  # all in: no error

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -10,11 +15,17 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
-from riskassets.sot.batch import LoadedBatch, read_batch
+from riskassets.sot.batch import (
+    LoadedBatch,
+    parse_table,
+    read_labels,
+    read_meta,
+    read_verified,
+)
 from riskassets.sot.contracts import ContractReport, check_contract
 from riskassets.sot.landing import LandingZone
-from riskassets.sot.layout import BatchRef
-from riskassets.sot.schema import ADDRESS_LABELS, TABLES_BY_ASSET
+from riskassets.sot.layout import BatchRef, labels_key
+from riskassets.sot.schema import ADDRESS_LABELS, BATCH_TABLES, TABLES_BY_ASSET, TableSpec
 
 PREVIEW_ROWS = 5
 
@@ -27,28 +38,15 @@ class ContractOutcome:
 
 def check_contracts(loaded: LoadedBatch, assets: list[str]) -> dict[str, ContractOutcome]:
     """The contract of every selected table of the batch, keyed by asset name."""
-    batch = loaded.batch
     outcomes = {}
     for asset in assets:
         spec = TABLES_BY_ASSET[asset]
-        file = spec.file_name if spec.in_batch else f"{batch.network}_address_labels.parquet"
-        report, samples = check_contract(
-            spec,
-            loaded.tables[spec.name],
-            batch.network,
-            batch.processing_date,
-            batch.window_days,
-            file=file,
-        )
-        outcomes[asset] = ContractOutcome(report, samples)
+        outcomes[asset] = _check(spec, loaded.tables[spec.name], loaded.batch)
     return outcomes
 
 
-def warehouse_rows(loaded: LoadedBatch, asset: str) -> pa.Table:
-    """The rows of one table as the warehouse stores them (network and partition columns)."""
-    spec = TABLES_BY_ASSET[asset]
-    frame = loaded.tables[spec.name]
-    batch = loaded.batch
+def warehouse_rows(spec: TableSpec, frame: pl.DataFrame, batch: BatchRef) -> pa.Table:
+    """A normalised frame with the warehouse's network and partition columns."""
     extra = [pl.lit(batch.network).alias("network")]
     if spec is ADDRESS_LABELS:
         # The labels snapshot is stored per processing date: the labels known as of that day.
@@ -60,27 +58,91 @@ def warehouse_rows(loaded: LoadedBatch, asset: str) -> pa.Table:
     return frame.with_columns(extra).to_arrow()
 
 
-def write_batch(client: Client, loaded: LoadedBatch, assets: list[str]) -> None:
-    """Replace the batch's partition of every selected table.
+class _Stager:
+    """Stages checked tables on one background thread while the caller checks the next one.
 
-    All tables are staged first (the slow, failure-prone part); only then are the partitions
-    swapped, each in one REPLACE PARTITION, so a failed insert changes nothing.
+    chDB releases the GIL while it inserts, so the engine's insert of one table overlaps the
+    Python reading and contract checks of the next. The client is only used from the staging
+    thread until ``finish``, which swaps every partition in once all of them are staged.
     """
-    batch = loaded.batch
-    staged: dict[str, tuple[str, int]] = {}
-    try:
-        for asset in assets:
-            rows = warehouse_rows(loaded, asset)
-            staging = warehouse.stage_partition(
-                client, asset, batch.network, batch.processing_date, rows
+
+    def __init__(self, client: Client, batch: BatchRef):
+        self.client, self.batch = client, batch
+        self.from_files = warehouse.embedded(client)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskassets-stage")
+        self._jobs: dict[str, tuple[Future[str], int]] = {}
+        self._folder = tempfile.mkdtemp(prefix="riskassets-stage-")
+
+    def stage(self, spec: TableSpec, frame: pl.DataFrame, data: bytes | None = None) -> None:
+        """Stage one checked table in the background.
+
+        From ``data``, its verified Parquet bytes, where the engine can read a local file
+        (the engine's own reader is the fastest path in); otherwise from the normalised frame.
+        """
+        if data is not None and self.from_files:
+            job = self._pool.submit(self._stage_parquet, spec, data)
+        else:
+            rows = warehouse_rows(spec, frame, self.batch)
+            job = self._pool.submit(self._stage_arrow, spec, rows)
+        self._jobs[spec.asset] = (job, frame.height)
+
+    def _stage_parquet(self, spec: TableSpec, data: bytes) -> str:
+        path = os.path.join(self._folder, spec.file_name)
+        with open(path, "wb") as file:
+            file.write(data)
+        try:
+            return warehouse.stage_parquet(
+                self.client,
+                spec.asset,
+                self.batch.network,
+                self.batch.processing_date,
+                path,
+                spec.column_names,
             )
-            staged[asset] = (staging, rows.num_rows)
-    except Exception:
-        for staging, _ in staged.values():
-            warehouse.drop_staging(client, staging)
-        raise
-    for asset, (staging, rows) in staged.items():
-        warehouse.swap_partition(client, asset, staging, batch.network, batch.processing_date, rows)
+        finally:
+            os.unlink(path)
+
+    def _stage_arrow(self, spec: TableSpec, rows: pa.Table) -> str:
+        batch = self.batch
+        return warehouse.stage_partition(
+            self.client, spec.asset, batch.network, batch.processing_date, rows
+        )
+
+    def finish(self) -> None:
+        """Wait for every insert, check the staged row counts, then swap all partitions.
+
+        A failed insert or count raises before any partition is swapped.
+        """
+        staged: dict[str, tuple[str, int]] = {}
+        for asset, (job, rows) in self._jobs.items():
+            try:
+                staged[asset] = (job.result(), rows)
+            except Exception as e:
+                raise warehouse.WarehouseError(
+                    f"batch {self.batch.batch_id}: staging {asset} failed; nothing was written: {e}"
+                ) from e
+        batch = self.batch
+        for asset, (staging, rows) in staged.items():
+            warehouse.check_staged(
+                self.client, asset, staging, batch.network, batch.processing_date, rows
+            )
+        for asset, (staging, rows) in staged.items():
+            warehouse.swap_partition(
+                self.client, asset, staging, batch.network, batch.processing_date, rows
+            )
+        self._jobs.clear()
+
+    def close(self) -> None:
+        """Drop whatever is still staged (after a failure) and release the thread."""
+        batch = self.batch
+        for asset, (job, _) in self._jobs.items():
+            with contextlib.suppress(Exception):
+                job.result()  # a running insert must end before its table can be dropped
+            staging = warehouse.staging_name(asset, batch.network, batch.processing_date)
+            warehouse.drop_staging(self.client, staging)
+        self._jobs.clear()
+        self._pool.shutdown()
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 class ContractViolation(ValueError):
@@ -113,22 +175,63 @@ def ingest_day(
 ) -> IngestedDay:
     """Read, verify and check one batch, then replace its partitions of ``assets``.
 
-    Raises BatchError (files, META.json) or ContractViolation (data) before writing anything.
+    Goes table by table, so memory holds one table at a time. Every file's SHA-256 and row
+    count are verified, selected or not; the selected tables are normalised, checked against
+    their contracts and staged. Raises BatchError (files, META.json), ContractViolation (data)
+    or WarehouseError (staging) before any partition is swapped, so a rejected batch changes
+    nothing.
     """
-    loaded = read_batch(zone, batch)
-    outcomes = check_contracts(loaded, assets)
-    if not all(o.report.passed for o in outcomes.values()):
-        raise ContractViolation(batch, outcomes)
     started = time.perf_counter()
-    write_batch(client, loaded, assets)
-    frames = {asset: loaded.tables[TABLES_BY_ASSET[asset].name] for asset in assets}
+    meta = read_meta(zone, batch)
+    selected = [TABLES_BY_ASSET[asset] for asset in assets]
+    sha256: dict[str, str] = {}
+    row_counts: dict[str, int] = {}
+    previews: dict[str, pl.DataFrame] = {}
+    outcomes: dict[str, ContractOutcome] = {}
+    warnings: list[str] = []
+    stager = _Stager(client, batch)
+    try:
+        for spec in BATCH_TABLES:
+            data, sha256[spec.file_name] = read_verified(zone, batch, meta, spec)
+            if spec not in selected:
+                parse_table(batch, meta, spec, data, rows_only=True)
+                continue
+            frame = parse_table(batch, meta, spec, data)
+            assert isinstance(frame, pl.DataFrame)
+            outcomes[spec.asset] = _check(spec, frame, batch)
+            if all(o.report.passed for o in outcomes.values()):
+                # The engine stages this table while the next one is read and checked.
+                stager.stage(spec, frame, data)
+            row_counts[spec.asset], previews[spec.asset] = frame.height, frame.head(PREVIEW_ROWS)
+            del data, frame  # one table in memory at a time
+        if ADDRESS_LABELS in selected:
+            labels = read_labels(zone, batch, meta, warnings)
+            outcomes[ADDRESS_LABELS.asset] = _check(ADDRESS_LABELS, labels, batch)
+            if all(o.report.passed for o in outcomes.values()):
+                stager.stage(ADDRESS_LABELS, labels)
+            row_counts[ADDRESS_LABELS.asset] = labels.height
+            previews[ADDRESS_LABELS.asset] = labels.head(PREVIEW_ROWS)
+        if not all(o.report.passed for o in outcomes.values()):
+            raise ContractViolation(batch, outcomes)
+        read_seconds = time.perf_counter() - started
+        stager.finish()
+    finally:
+        stager.close()
     return IngestedDay(
         batch=batch,
-        row_counts={asset: frame.height for asset, frame in frames.items()},
-        sha256=loaded.sha256,
-        previews={asset: frame.head(PREVIEW_ROWS) for asset, frame in frames.items()},
+        row_counts=row_counts,
+        sha256=sha256,
+        previews=previews,
         outcomes=outcomes,
-        read_seconds=loaded.seconds,
-        write_seconds=time.perf_counter() - started,
-        warnings=loaded.warnings,
+        read_seconds=read_seconds,
+        write_seconds=time.perf_counter() - started - read_seconds,
+        warnings=warnings,
     )
+
+
+def _check(spec: TableSpec, frame: pl.DataFrame, batch: BatchRef) -> ContractOutcome:
+    file = spec.file_name if spec.in_batch else labels_key(batch.network).rsplit("/", 1)[-1]
+    report, samples = check_contract(
+        spec, frame, batch.network, batch.processing_date, batch.window_days, file=file
+    )
+    return ContractOutcome(report, samples)

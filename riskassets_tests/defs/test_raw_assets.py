@@ -6,11 +6,15 @@ import datetime as dt
 import decimal
 import json
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from polars.testing import assert_frame_equal
 
+from riskassets import warehouse as wh
 from riskassets.defs.sot.assets import build_raw_sot_assets
+from riskassets.sot.schema import BATCH_TABLES
 from riskassets_tests import conftest
 from riskassets_tests.conftest import (
     DAY1,
@@ -72,6 +76,57 @@ def test_rerun_replaces_the_partition_and_changes_nothing(warehouse, landing_dir
     before = fingerprint(client)
     assert materialize(warehouse, landing_dir).success
     assert fingerprint(client) == before
+
+
+def test_stored_rows_equal_the_checked_frames(warehouse, landing_dir):
+    # The engine stages each table from the verified file; what it stores must be the values
+    # the contracts were checked on (polars' normalised frame). Exactly, except that the
+    # engine's Decimal-to-Float64 conversion may differ from polars' by one unit in the last
+    # place.
+    from riskassets.sot.batch import read_batch
+    from riskassets.sot.landing import LocalLanding
+    from riskassets.sot.schema import DECIMAL
+
+    assert materialize(warehouse, landing_dir).success
+    client = warehouse.get_client()
+    loaded = read_batch(LocalLanding(landing_dir), batch_ref())
+    for spec in BATCH_TABLES:
+        key = list(spec.key)
+        checked = loaded.tables[spec.name].select(spec.column_names).sort(key)
+        stored = pl.from_arrow(
+            client.query_arrow(f"SELECT {', '.join(spec.column_names)} FROM {spec.asset}")
+        ).sort(key)
+        decimals = [c.name for c in spec.columns if c.sot_type == DECIMAL]
+        assert_frame_equal(stored.drop(decimals), checked.drop(decimals), check_exact=True)
+        assert_frame_equal(
+            stored.select(decimals), checked.select(decimals), rel_tol=1e-15, abs_tol=0
+        )
+
+
+def test_a_failed_staging_insert_writes_nothing_and_leaves_no_staging_table(
+    warehouse, landing_dir, monkeypatch
+):
+    assert materialize(warehouse, landing_dir).success
+    client = warehouse.get_client()
+    before = fingerprint(client)
+    real = wh.stage_parquet
+
+    def fail_on_money_flows(client, table, *args, **kwargs):
+        if table == "raw_money_flows":
+            raise wh.WarehouseError("disk full")
+        return real(client, table, *args, **kwargs)
+
+    monkeypatch.setattr(wh, "stage_parquet", fail_on_money_flows)
+    result = materialize(warehouse, landing_dir)
+
+    assert not result.success
+    assert "staging raw_money_flows failed; nothing was written: disk full" in failure_text(result)
+    assert fingerprint(client) == before
+    leftovers = client.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase()"
+        " AND name LIKE '\\_stage\\_%'"
+    ).result_rows
+    assert leftovers == []
 
 
 def test_partition_range_in_one_run(warehouse, landing_dir):
