@@ -18,7 +18,7 @@ DAYS ?= 21
 SCALE ?= demo
 
 BENCH_SCALE ?= medium
-BENCH_DAYS ?= 4
+BENCH_DAYS ?= 12
 DAGSTER_MATERIALIZE = $(BIN)/dagster asset materialize -m riskassets.definitions
 
 .PHONY: demo setup instance test dev mlflow-ui bench lint format constraints clean

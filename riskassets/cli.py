@@ -152,7 +152,7 @@ def _top(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from riskassets.bench import main as bench
 
-    bench(args.scale, args.days, args.out)
+    bench(args.scale, args.days, args.out, keep=args.keep)
     return 0
 
 
@@ -192,8 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ben = sub.add_parser("bench", help="per-stage speed and memory on generated data")
     ben.add_argument("--scale", default="medium", help="small, demo, medium or large")
-    ben.add_argument("--days", type=int, default=4, help="days generated, at least 4")
+    ben.add_argument(
+        "--days",
+        type=int,
+        default=12,
+        help="days generated: 5 train the models, the rest (up to 7) are the chain's backfill",
+    )
     ben.add_argument("--out", default="bench.json", help="JSON report")
+    ben.add_argument("--keep", action="store_true", help="keep the scratch home and its logs")
     ben.set_defaults(func=_bench)
     return parser
 

@@ -21,6 +21,17 @@ def _cell(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def detached_head(frame: pl.DataFrame, rows: int = 5) -> pl.DataFrame:
+    """The first rows as a frame of their own.
+
+    ``frame.head()`` is a zero-copy view that keeps every buffer of ``frame`` alive: a preview
+    kept per day that way held whole days of a multi-day backfill in memory.
+    """
+    buffer = frame.head(rows).write_ipc(None)
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
+
+
 def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]

@@ -13,27 +13,32 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_reports_every_stage_with_its_limit(tmp_path):
-    # Its own process: the bench opens a chDB folder of its own, and this one holds the
-    # session's (chDB allows one folder per process).
+    # Its own process, as `riskassets bench` is run: its stages open a chDB folder of their
+    # own, in child processes, and this process holds the session's (one folder per process).
     out = tmp_path / "bench.json"
     exe = Path(sys.executable).with_name("riskassets")
     proc = subprocess.run(
-        [str(exe), "bench", "--scale", "small", "--days", "4", "--out", str(out)],
+        [str(exe), "bench", "--scale", "small", "--days", "7", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    names = [s["name"] for s in report["stages"]]
+    stages = {s["name"]: s for s in report["stages"]}
     for expected in (
-        "ingest",
+        "ingest (5 days)",
         "alert_features (1 day)",
-        "train all three",
+        "train all three (14 dates)",
         "score 1 day, 3 models",
-        "alert_features via Dagster",
+        "alert_features via dg.materialize",
+        "alert_features via dagster CLI",
+        "chain, 2-day backfill via CLI",
     ):
-        assert expected in names
+        assert expected in stages, f"{expected!r} not in {sorted(stages)}"
+    assert stages["train all three (14 dates)"]["notes"]["repeated"] is True
     limited = [s for s in report["stages"] if s["limit_seconds"]]
+    assert len(limited) >= 8
     assert all(s["ratio"] > 0 and s["peak_mib"] > 0 for s in limited)
+    assert report["chain_days"] == "2025-08-06...2025-08-07"
     assert "ratio" in proc.stdout

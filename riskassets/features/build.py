@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -24,6 +24,7 @@ from riskassets.features.spec import (
     SUSPECTED_TYPES,
     TYPOLOGIES,
 )
+from riskassets.reporting import detached_head
 
 RAW_INPUTS = ("raw_alerts", "raw_features", "raw_clusters", "raw_money_flows", "raw_address_labels")
 
@@ -165,6 +166,16 @@ class DayResult:
     frames: dict[str, pl.DataFrame]  # table name -> rows written
     outcome: CheckOutcome | None = None
     facts: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)  # table name -> row count
+
+    def __post_init__(self) -> None:
+        self.rows = self.rows or {table: frame.height for table, frame in self.frames.items()}
+
+    def summary(self, preview_rows: int = 5) -> DayResult:
+        """This day with each frame cut to a detached preview: what a multi-day run keeps
+        of a day once it is written."""
+        previews = {t: detached_head(f, preview_rows) for t, f in self.frames.items()}
+        return replace(self, frames=previews, rows=dict(self.rows))
 
 
 def alert_features_day(client: Client, network: str, day: dt.date) -> DayResult:

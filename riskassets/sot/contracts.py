@@ -100,7 +100,7 @@ def check_contract(
     schema = contract_schema(spec, network, processing_date, window_days)
     try:
         schema.validate(frame, lazy=True)
-        return report, frame.head(0)
+        return report, frame.clear()  # a new empty frame, not a view of this one
     except SchemaErrors as errors:
         cases = errors.failure_cases
     except SchemaError as error:  # non-lazy paths (e.g. a whole-frame failure)

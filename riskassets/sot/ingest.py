@@ -15,6 +15,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
+from riskassets.reporting import detached_head
 from riskassets.sot.batch import (
     LoadedBatch,
     parse_table,
@@ -202,7 +203,8 @@ def ingest_day(
             if all(o.report.passed for o in outcomes.values()):
                 # The engine stages this table while the next one is read and checked.
                 stager.stage(spec, frame, data)
-            row_counts[spec.asset], previews[spec.asset] = frame.height, frame.head(PREVIEW_ROWS)
+            row_counts[spec.asset] = frame.height
+            previews[spec.asset] = detached_head(frame, PREVIEW_ROWS)
             del data, frame  # one table in memory at a time
         if ADDRESS_LABELS in selected:
             labels = read_labels(zone, batch, meta, warnings)
@@ -210,7 +212,7 @@ def ingest_day(
             if all(o.report.passed for o in outcomes.values()):
                 stager.stage(ADDRESS_LABELS, labels)
             row_counts[ADDRESS_LABELS.asset] = labels.height
-            previews[ADDRESS_LABELS.asset] = labels.head(PREVIEW_ROWS)
+            previews[ADDRESS_LABELS.asset] = detached_head(labels, PREVIEW_ROWS)
         if not all(o.report.passed for o in outcomes.values()):
             raise ContractViolation(batch, outcomes)
         read_seconds = time.perf_counter() - started

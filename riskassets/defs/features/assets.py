@@ -59,24 +59,26 @@ def _run_days(
             + "".join(f", {k}={v}" for k, v in result.facts.items())
             + f" ({time.perf_counter() - started:.2f}s)"
         )
-        results.append(result)
+        results.append(result.summary())  # written: keep counts and a preview, not the rows
     return results
 
 
 def _metadata(results: list[build.DayResult], table: str, seconds: float, **extra) -> dict:
-    counts = [(r.day.isoformat(), r.frames[table].height) for r in results]
+    counts = [(r.day.isoformat(), r.rows[table]) for r in results]
     facts = sorted({k for r in results for k in r.facts})
     rows = [
-        (r.day.isoformat(), *(r.frames[t].height for t in r.frames), *(r.facts[k] for k in facts))
+        (r.day.isoformat(), *(r.rows[t] for t in r.rows), *(r.facts[k] for k in facts))
         for r in results
     ]
-    header = ["processing_date", *(f"{t} rows" for t in results[0].frames), *facts]
+    header = ["processing_date", *(f"{t} rows" for t in results[0].rows), *facts]
     return {
         "dagster/row_count": dg.MetadataValue.int(sum(n for _, n in counts)),
         "partitions": dg.MetadataValue.int(len(results)),
         "duration_s": dg.MetadataValue.float(round(seconds, 3)),
         "per_day": dg.MetadataValue.md(markdown_rows(header, rows)),
-        "preview": dg.MetadataValue.md(markdown_preview(results[-1].frames[table])),
+        "preview": dg.MetadataValue.md(
+            markdown_preview(results[-1].frames[table], total_rows=results[-1].rows[table])
+        ),
         **extra,
     }
 

@@ -76,7 +76,7 @@ def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
 
         model_registry.activate()
         client = warehouse.get_client()
-        days = []
+        last, outcomes, partitions = None, [], 0
         for partition_key in context.partition_keys:
             day = dt.date.fromisoformat(partition_key)
             try:
@@ -92,10 +92,11 @@ def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
                 f"with {', '.join(m.label for m in scored.models.values())} "
                 f"({scored.seconds:.2f}s)"
             )
-            days.append((scored, outcomes))
+            # Only the last day shows in the metadata: keep it alone, not every day's frames.
+            last, partitions = scored, partitions + 1
 
-        last, outcomes = days[-1]
-        metadata = _metadata(last, len(days))
+        assert last is not None
+        metadata = _metadata(last, partitions)
         by_asset: dict[str, list] = {name: [] for name in keys}
         for outcome in outcomes:
             by_asset[_asset_of(outcome.name)].append(
