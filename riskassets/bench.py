@@ -5,7 +5,9 @@ the engine alone on the same files or matrices:
 
 - ingestion vs chDB's own INSERT … SELECT … FROM file(…, Parquet) plus the files' SHA-256;
 - alert features vs the bare feature SQL run once;
-- training vs xgboost.train on the same matrix, parameters and number of rounds;
+- training vs xgboost.train on the same matrix, parameters and number of rounds, on a matrix
+  of 14 train dates (the generated train dates repeated under earlier dates when fewer were
+  generated: the size of 14 days, not 14 distinct days);
 - scoring vs inplace_predict on the same matrices;
 - Dagster's overhead: one features partition through `dagster asset materialize` (and through
   dg.materialize in process) vs the logic called directly;
@@ -41,7 +43,7 @@ START = dt.date(2025, 8, 1)
 NETWORK = "torus"
 WINDOW = 195
 # Days that feed the models of the chain's scores: 4 train dates (2 fit, 2 early-stopping)
-# and 1 test date, the shortest window on which all three models pass their gate.
+# and 1 test date; at medium scale all three models pass their gate on it.
 MODEL_DAYS = 5
 CHAIN_DAYS = 7
 TRAIN_DATES = 14  # the training target is stated for 14 days of data

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import mlflow
@@ -70,11 +71,20 @@ def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
             f"{network}/{model}' --partition {day - dt.timedelta(days=1)}"
         )
     best = max(eligible, key=lambda v: (v.tags["as_of_date"], int(v.version)))
-    booster = mlflow.xgboost.load_model(f"models:/{name}/{best.version}")
-    reference = mlflow.artifacts.load_dict(f"runs:/{best.run_id}/{REFERENCE_FILE}")
+    uri = mlflow.get_tracking_uri()
+    booster, reference = _load_version(uri, name, str(best.version), best.run_id)
     return ScoringModel(
         model, str(best.version), dt.date.fromisoformat(best.tags["as_of_date"]), booster, reference
     )
+
+
+@lru_cache(maxsize=16)
+def _load_version(tracking_uri: str, name: str, version: str, run_id: str) -> tuple[Any, dict]:
+    """A registered version's booster and drift reference. Versions are immutable, so a
+    multi-day backfill loads each one once instead of once per day."""
+    booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
+    reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/{REFERENCE_FILE}")
+    return booster, reference
 
 
 @dataclass

@@ -9,11 +9,14 @@ WITH
         FROM raw_alerts
         WHERE network = {network:String} AND processing_date = {processing_date:Date}
     ),
+    -- Only the alerted addresses' rows: joining all of the day's rows (≈450k at medium scale)
+    -- made the query 4× slower.
     sot AS
     (
         SELECT *
         FROM raw_features
         WHERE network = {network:String} AND processing_date = {processing_date:Date}
+          AND address IN (SELECT address FROM alerts)
     ),
     -- Counterparties labelled high risk in the labels known as of the date (most severe wins).
     risky AS
