@@ -380,7 +380,8 @@ def _repeat_dates(frame, dates_wanted: int):
     import polars as pl
 
     dates = sorted(frame["processing_date"].unique().to_list())
-    copies, shift = [frame], len(dates)
+    # The span, not the count: a quiet day without clusters must not make copies overlap.
+    copies, shift = [frame], (dates[-1] - dates[0]).days + 1
     while sum(c["processing_date"].n_unique() for c in copies) < dates_wanted:
         offset = shift * len(copies)
         copies.insert(0, frame.with_columns(pl.col("processing_date") - dt.timedelta(days=offset)))

@@ -87,7 +87,8 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
             context.log.info(
                 f"{batch.batch_id}: replaced partitions "
                 + ", ".join(f"{a}={n}" for a, n in day.row_counts.items())
-                + f" (read {day.read_seconds:.1f}s, write {day.write_seconds:.1f}s)"
+                + f" (read and check {day.read_seconds:.1f}s, finish and swap "
+                + f"{day.write_seconds:.1f}s)"
             )
             days.append(day)
 
