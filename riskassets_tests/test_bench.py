@@ -42,3 +42,21 @@ def test_bench_reports_every_stage_with_its_limit(tmp_path):
     assert all(s["ratio"] > 0 and s["peak_mib"] > 0 for s in limited)
     assert report["chain_days"] == "2025-08-06...2025-08-07"
     assert "ratio" in proc.stdout
+
+
+def test_training_dates_are_repeated_without_overlap():
+    # The training stage repeats the generated train dates under earlier dates until there
+    # are 14; a day missing in between (a quiet day without clusters) must not make copies
+    # land on the same date.
+    import datetime as dt
+
+    import polars as pl
+
+    from riskassets.bench import _repeat_dates
+
+    days = [dt.date(2025, 8, d) for d in (1, 3, 4)]
+    frame = pl.DataFrame({"processing_date": days, "row": [0, 1, 2]})
+    repeated = _repeat_dates(frame, 14)
+    assert repeated["processing_date"].n_unique() == 14
+    assert repeated.group_by("processing_date").len()["len"].max() == 1
+    assert repeated["processing_date"].max() == dt.date(2025, 8, 4)
