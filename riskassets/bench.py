@@ -283,22 +283,17 @@ def stage_ingest(dates: list[str]) -> list[dict]:
     rows = sum(sum(r.row_counts.values()) for r in results)
 
     def engine_alone() -> None:
-        # The same four files straight into tables of the same types (with the same insert
-        # settings), and their checksums.
+        # The same four files straight into staging tables by the engine, with the same
+        # statement and settings ingestion uses, and their checksums.
         for day in days:
             batch = BatchRef(NETWORK, day, WINDOW)
             for spec in BATCH_TABLES:
                 path = Path(landing.root) / batch.key(spec.file_name)
                 hashlib.sha256(path.read_bytes()).hexdigest()
-                client.command(f"DROP TABLE IF EXISTS bench_{spec.asset}")
-                client.command(f"CREATE TABLE bench_{spec.asset} AS {spec.asset}")
-                columns = ", ".join(spec.column_names)
-                client.command(
-                    f"INSERT INTO bench_{spec.asset} (network, {columns}) "
-                    f"SELECT '{NETWORK}', {columns} FROM file('{path}', Parquet)",
-                    settings=warehouse.PARQUET_INSERT_SETTINGS,
+                staging = warehouse.stage_parquet(
+                    client, spec.asset, NETWORK, day, str(path), spec.column_names
                 )
-                client.command(f"DROP TABLE bench_{spec.asset}")
+                warehouse.drop_staging(client, staging)
 
     limit, _ = _timed(engine_alone)
     per_day = [round(r.read_seconds + r.write_seconds, 2) for r in results]
