@@ -255,7 +255,7 @@ def _landing():
 
 
 def stage_generate(scale: str, days: int) -> dict:
-    from riskassets.demo.generator import publish
+    from riskassets.demo import publish
 
     seconds, _ = _timed(publish, _landing(), NETWORK, START, days, scale=scale, log=_quiet)
     return asdict(Stage(f"generate ({days} days)", seconds, 0, _peak_mib()))

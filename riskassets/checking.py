@@ -12,4 +12,10 @@ class CheckOutcome:
     passed: bool
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
-    blocking: bool = True  # False: surfaced as a warning, never stops a write
+    blocking: bool = True  # False: surfaced, never stops a write
+    # ERROR or WARN when it fails; by default ERROR for a blocking check, WARN otherwise.
+    severity: str | None = None
+
+    @property
+    def level(self) -> str:
+        return self.severity or ("ERROR" if self.blocking else "WARN")

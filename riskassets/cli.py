@@ -25,7 +25,7 @@ from riskassets.settings import load_settings
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from riskassets.demo.generator import publish
+    from riskassets.demo import publish
     from riskassets.sot.landing import open_landing
 
     settings = load_settings()
@@ -110,17 +110,25 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    import mlflow
-
-    from riskassets.training.models import MODELS
-    from riskassets.training.registry import model_report
+    from riskassets import warehouse
+    from riskassets.training.reports import models_report
 
     settings = load_settings()
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    for model in MODELS:
-        print(model_report(settings.network(args.network).name, model))
-        print()
+    network = settings.network(args.network).name
+    client = _client(settings)
+    decisions = warehouse.query_frame(client, "report/model_versions", network=network)
+    print(models_report(network, decisions.to_dicts()))
     return 0
+
+
+def _client(settings):
+    from riskassets import warehouse
+
+    return warehouse.connect(
+        settings.warehouse_url,
+        settings.warehouse_database,
+        os.environ.get("RISKASSETS_WAREHOUSE_PASSWORD"),
+    )
 
 
 def _top(args: argparse.Namespace) -> int:

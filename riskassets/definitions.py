@@ -20,7 +20,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             raw,
             *build_feature_assets(network),
             *build_training_assets(network, settings.split),
-            *build_model_assets(network, settings.xgb, settings.gate),
+            *build_model_assets(network, settings.xgb, settings.gate, settings.split),
             *build_scoring_assets(network),
         ]
         sensors.append(build_batch_sensor(network, raw))

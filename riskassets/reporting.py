@@ -47,3 +47,28 @@ def markdown_preview(
     note = f"\n\n_{total} rows × {frame.width} columns; first {min(rows, frame.height)} rows"
     note += f", first {columns} columns_" if frame.width > columns else "_"
     return markdown_rows(shown.columns, shown.iter_rows()) + note
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
+    return str(value)
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain text table for the terminal: columns padded, numbers right-aligned."""
+    rows = [[_text(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    numeric = [
+        all(r[i] == "-" or r[i].lstrip("+-").replace(".", "", 1).isdigit() for r in rows)
+        for i in range(len(header))
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cells, widths, numeric, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])

@@ -12,7 +12,8 @@ definitions for any settings without reloading modules.
 | RISKASSETS_WAREHOUSE_DATABASE | ``riskassets`` |
 | MLFLOW_TRACKING_URI | ``sqlite:///$RISKASSETS_HOME/mlflow/mlflow.db`` |
 | RISKASSETS_TRAIN_DAYS / RISKASSETS_TEST_DAYS | ``14`` / ``3`` (trailing dates of a training set) |
-| RISKASSETS_MIN_POSITIVES / RISKASSETS_MIN_NEGATIVES | ``10`` / ``10`` (per train/test set) |
+| RISKASSETS_MIN_POSITIVES / _NEGATIVES | ``10`` / ``10`` (per model: train, unseen test) |
+| RISKASSETS_MAX_ECE | ``0.05`` (test expected calibration error a probability model may have) |
 """
 
 from __future__ import annotations
@@ -93,8 +94,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             min_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10),
             min_negatives=_int(env, "RISKASSETS_MIN_NEGATIVES", 10),
         ),
-        gate=GateConfig(min_test_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10)),
+        gate=GateConfig(max_ece=_float(env, "RISKASSETS_MAX_ECE", 0.05)),
     )
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError as e:
+        raise ValueError(f"{name}={value!r} must be a number") from e
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -77,7 +77,7 @@ def failure_text(result) -> str:
 @pytest.fixture(scope="session")
 def demo_landing(tmp_path_factory) -> Path:
     """Three small demo days, published once per session; copy before changing anything."""
-    from riskassets.demo.generator import publish
+    from riskassets.demo import publish
 
     root = tmp_path_factory.mktemp("landing")
     publish(LocalLanding(root), "torus", DAY1, 3, scale="small", seed=7, log=lambda *_: None)

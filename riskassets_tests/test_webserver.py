@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from riskassets.demo.generator import publish
+from riskassets.demo import publish
 from riskassets.sot.landing import LocalLanding
 from riskassets_tests.conftest import DAY1, free_port, subprocess_env
 

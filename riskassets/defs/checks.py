@@ -14,7 +14,7 @@ def to_result(key: dg.AssetKey, outcome: CheckOutcome, **extra) -> dg.AssetCheck
         asset_key=key,
         check_name=outcome.name,
         passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity(outcome.level),
         description=outcome.description,
         metadata={**outcome.metadata, **extra},
     )

@@ -99,18 +99,6 @@ def cluster_features(client: Client, network: str, day: dt.date) -> pl.DataFrame
     return frame.select("cluster_id", *CLUSTER_FEATURES)
 
 
-def alert_labels(client: Client, network: str, day: dt.date) -> pl.DataFrame:
-    return warehouse.query_frame(
-        client, "features/alert_labels", network=network, processing_date=day
-    )
-
-
-def cluster_labels(client: Client, network: str, day: dt.date) -> pl.DataFrame:
-    return warehouse.query_frame(
-        client, "features/cluster_labels", network=network, processing_date=day
-    )
-
-
 def write_day(client: Client, table: str, network: str, day: dt.date, frame: pl.DataFrame) -> None:
     """Replace the (network, day) partition of ``table`` with ``frame``, atomically."""
     rows = frame.with_columns(
@@ -197,26 +185,6 @@ def cluster_features_day(client: Client, network: str, day: dt.date) -> DayResul
     unknown = int(frame["n_missing_alerts"].sum() or 0)
     outcome.metadata["referenced_alerts_not_in_batch"] = unknown
     return DayResult(day, {"cluster_features": frame}, outcome, {"unknown_alert_refs": unknown})
-
-
-def labels_day(client: Client, network: str, day: dt.date) -> DayResult:
-    """Alert labels, written first, then cluster labels derived from them."""
-    require_partitions(client, network, RAW_INPUTS, [day], hint=_raw_hint(day))
-    labels = alert_labels(client, network, day)
-    write_day(client, "alert_labels", network, day, labels)
-    clusters = cluster_labels(client, network, day)
-    write_day(client, "cluster_labels", network, day, clusters)
-    counts = labels["label"].value_counts()
-    count = {str(k): int(v) for k, v in counts.iter_rows()}
-    return DayResult(
-        day,
-        {"alert_labels": labels, "cluster_labels": clusters},
-        facts={
-            "positives": count.get("1", 0),
-            "negatives": count.get("0", 0),
-            "unlabelled": count.get("None", 0),
-        },
-    )
 
 
 def _raw_hint(day: dt.date) -> str:

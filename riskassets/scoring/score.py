@@ -2,8 +2,9 @@
 
 Point in time: the model for date D is the newest version that passed its gate and whose
 as-of date (training cut-off) is before D — a backfill of old dates never uses a model
-trained on their future. All three outputs are staged first and swapped in together; a
-failure leaves the previous scores in place and records a FAILED batch_metadata row.
+trained on their future. Alert scores and the review ranking are staged together and swapped
+in together; cluster scores apart, so that a missing cluster model never stops the alerts'.
+A failure leaves the previous scores in place and records a FAILED batch_metadata row.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import mlflow
-import mlflow.xgboost
 import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -26,8 +25,9 @@ from riskassets.checking import CheckOutcome
 from riskassets.features.build import require_partitions
 from riskassets.scoring import drift
 from riskassets.training import models
-from riskassets.training.config import MODEL_NAMES, registered_name
-from riskassets.training.registry import REFERENCE_FILE, model_versions
+from riskassets.training.calibration import Calibration
+from riskassets.training.config import registered_name
+from riskassets.training.registry import load_version, model_versions
 
 
 class NoPromotedModelError(LookupError):
@@ -49,10 +49,15 @@ class ScoringModel:
     as_of: dt.date
     booster: Any
     reference: dict
+    calibration: Calibration
 
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version} (as of {self.as_of})"
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        spec = models.MODELS[self.name]
+        return models.predict(self.booster, frame, spec, self.calibration).astype(np.float32)
 
 
 def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
@@ -71,33 +76,11 @@ def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
             f"{network}/{model}' --partition {day - dt.timedelta(days=1)}"
         )
     best = max(eligible, key=lambda v: (v.tags["as_of_date"], int(v.version)))
-    uri = mlflow.get_tracking_uri()
-    booster, reference = _load_version(uri, name, str(best.version), best.run_id)
-    return ScoringModel(
-        model, str(best.version), dt.date.fromisoformat(best.tags["as_of_date"]), booster, reference
+    booster, reference, mapping = load_version(
+        mlflow.get_tracking_uri(), name, str(best.version), best.run_id
     )
-
-
-@lru_cache(maxsize=16)
-def _load_version(tracking_uri: str, name: str, version: str, run_id: str) -> tuple[Any, dict]:
-    """A registered version's booster and drift reference. Versions are immutable, so a
-    multi-day backfill loads each one once instead of once per day."""
-    booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
-    reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/{REFERENCE_FILE}")
-    return booster, reference
-
-
-@dataclass
-class ScoredDay:
-    day: dt.date
-    alert_scores: pl.DataFrame
-    rankings: pl.DataFrame
-    cluster_scores: pl.DataFrame
-    models: dict[str, ScoringModel]
-    alerts: int
-    clusters: int
-    seconds: float
-    drift: dict[str, Any] = field(default_factory=dict)
+    as_of = dt.date.fromisoformat(best.tags["as_of_date"])
+    return ScoringModel(model, str(best.version), as_of, booster, reference, mapping)
 
 
 def day_features(client: Client, table: str, key: str, network: str, day: dt.date) -> pl.DataFrame:
@@ -110,36 +93,43 @@ def day_features(client: Client, table: str, key: str, network: str, day: dt.dat
     )
 
 
-def score_day(client: Client, network: str, day: dt.date) -> ScoredDay:
-    """Score every alert and cluster of ``day`` (raises before anything is written)."""
-    started = time.perf_counter()
-    require_partitions(
-        client,
-        network,
-        ("alert_features", "cluster_features"),
-        [day],
-        hint="materialise the features of that date first: dagster asset materialize -m "
-        f"riskassets.definitions --select 'group:features' --partition {day}",
+@dataclass
+class ScoredDay:
+    """One day's outputs of one scoring asset, by table, and what produced them."""
+
+    day: dt.date
+    scope: str  # "alerts" or "clusters"
+    outputs: dict[str, pl.DataFrame]
+    models: dict[str, ScoringModel]
+    inputs: int
+    seconds: float
+    drift: dict[str, Any] = field(default_factory=dict)
+
+
+def _stamp(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.lit(model.version).alias("model_version"), pl.lit(model.as_of).alias("model_as_of")
     )
-    chosen = {model: promoted_model(network, model, day) for model in MODEL_NAMES}
+
+
+def score_alerts(client: Client, network: str, day: dt.date) -> ScoredDay:
+    """Every alert of ``day`` scored and ranked (raises before anything is written)."""
+    started = time.perf_counter()
+    require_partitions(client, network, ("alert_features",), [day], hint=_features_hint(day))
+    scorer = promoted_model(network, "alert_scorer", day)
+    ranker = promoted_model(network, "alert_ranker", day)
     alerts = day_features(client, "alert_features", "alert_id", network, day)
-    clusters = day_features(client, "cluster_features", "cluster_id", network, day)
-
-    def scored(frame: pl.DataFrame, model: str) -> np.ndarray:
-        spec = models.MODELS[model]
-        return models.predict(chosen[model].booster, frame, spec.features).astype(np.float32)
-
-    scorer, ranker, cluster_model = (chosen[m] for m in MODEL_NAMES)
-    alert_score = scored(alerts, "alert_scorer")
-    ranker_score = scored(alerts, "alert_ranker")
-    alert_scores = alerts.select("alert_id", "address").with_columns(
-        pl.Series("score", alert_score, dtype=pl.Float32),
-        pl.lit(scorer.version).alias("model_version"),
-        pl.lit(scorer.as_of).alias("model_as_of"),
+    alert_score = scorer.predict(alerts)
+    ranker_score = ranker.predict(alerts)
+    alert_scores = _stamp(
+        alerts.select("alert_id", "address").with_columns(
+            pl.Series("score", alert_score, dtype=pl.Float32)
+        ),
+        scorer,
     )
     # Rank 1 = review first. The ranker's scores tie often (few trees): ties go to the
     # higher alert score, then to alert_id, so ranks are always a permutation of 1..N.
-    rankings = (
+    rankings = _stamp(
         alerts.select("alert_id")
         .with_columns(
             pl.Series("ranker_score", ranker_score, dtype=pl.Float32),
@@ -148,27 +138,46 @@ def score_day(client: Client, network: str, day: dt.date) -> ScoredDay:
         .sort(["ranker_score", "tie_break", "alert_id"], descending=[True, True, False])
         .drop("tie_break")
         .with_row_index("rank", offset=1)
-        .with_columns(
-            pl.col("rank").cast(pl.UInt32),
-            pl.lit(ranker.version).alias("model_version"),
-            pl.lit(ranker.as_of).alias("model_as_of"),
-        )
-    )
-    cluster_scores = clusters.select("cluster_id").with_columns(
-        pl.Series("score", scored(clusters, "cluster_scorer"), dtype=pl.Float32),
-        pl.lit(cluster_model.version).alias("model_version"),
-        pl.lit(cluster_model.as_of).alias("model_as_of"),
+        .with_columns(pl.col("rank").cast(pl.UInt32)),
+        ranker,
     )
     return ScoredDay(
         day,
-        alert_scores,
-        rankings,
-        cluster_scores,
-        chosen,
+        "alerts",
+        {"alert_scores": alert_scores, "alert_rankings": rankings},
+        {"alert_scorer": scorer, "alert_ranker": ranker},
         alerts.height,
-        clusters.height,
         time.perf_counter() - started,
         drift=drift_report(scorer, alerts, alert_score),
+    )
+
+
+def score_clusters(client: Client, network: str, day: dt.date) -> ScoredDay:
+    """Every cluster of ``day`` scored (raises before anything is written)."""
+    started = time.perf_counter()
+    require_partitions(client, network, ("cluster_features",), [day], hint=_features_hint(day))
+    model = promoted_model(network, "cluster_scorer", day)
+    clusters = day_features(client, "cluster_features", "cluster_id", network, day)
+    scores = _stamp(
+        clusters.select("cluster_id").with_columns(
+            pl.Series("score", model.predict(clusters), dtype=pl.Float32)
+        ),
+        model,
+    )
+    return ScoredDay(
+        day,
+        "clusters",
+        {"cluster_scores": scores},
+        {"cluster_scorer": model},
+        clusters.height,
+        time.perf_counter() - started,
+    )
+
+
+def _features_hint(day: dt.date) -> str:
+    return (
+        "materialise the features of that date first: dagster asset materialize -m "
+        f"riskassets.definitions --select 'group:features' --partition {day}"
     )
 
 
@@ -191,34 +200,45 @@ def drift_report(model: ScoringModel, features: pl.DataFrame, scores: np.ndarray
     }
 
 
-def output_checks(day: ScoredDay) -> list[CheckOutcome]:
-    """Coverage, range and rank permutation (blocking) and drift (surfaced, not blocking)."""
-    alerts, rankings = day.alert_scores, day.rankings
-    coverage_ok = (
-        alerts.height == day.alerts == rankings.height
-        and alerts["alert_id"].n_unique() == alerts.height
-        and day.cluster_scores.height == day.clusters
-    )
-    scores = pl.concat([alerts["score"], day.cluster_scores["score"]])
+def _in_unit_interval(scores: pl.Series) -> CheckOutcome:
     out_of_range = int(((scores < 0) | (scores > 1) | scores.is_nan()).sum())
-    ranks = rankings["rank"].to_numpy()
+    return CheckOutcome(
+        "score_range",
+        out_of_range == 0,
+        f"{out_of_range} score(s) outside [0, 1]",
+        {"out_of_range": out_of_range},
+    )
+
+
+def _coverage(scored: ScoredDay) -> CheckOutcome:
+    heights = {table: frame.height for table, frame in scored.outputs.items()}
+    keys = {t: f.columns[0] for t, f in scored.outputs.items()}
+    unique = all(f[keys[t]].n_unique() == f.height for t, f in scored.outputs.items())
+    ok = unique and all(h == scored.inputs for h in heights.values())
+    return CheckOutcome(
+        "coverage",
+        ok,
+        f"{scored.inputs} {scored.scope} of the day; "
+        + ", ".join(f"{t}: {h} rows" for t, h in heights.items())
+        + ("" if unique else "; a key appears twice"),
+        {"inputs": scored.inputs, **heights},
+    )
+
+
+def output_checks(scored: ScoredDay) -> list[CheckOutcome]:
+    """Coverage and range (blocking) for every scope; for alerts, the rank permutation
+    (blocking) and drift (surfaced, not blocking)."""
+    if scored.scope == "clusters":
+        return [_coverage(scored), _in_unit_interval(scored.outputs["cluster_scores"]["score"])]
+    ranks = scored.outputs["alert_rankings"]["rank"].to_numpy()
     permutation = np.array_equal(np.sort(ranks), np.arange(1, len(ranks) + 1))
-    worst = max(day.drift.get("score_psi", 0.0), day.drift.get("important_features_max_psi", 0.0))
+    worst = max(
+        scored.drift.get("score_psi", 0.0), scored.drift.get("important_features_max_psi", 0.0)
+    )
     level = drift.level(worst)
     return [
-        CheckOutcome(
-            "coverage",
-            coverage_ok,
-            f"{alerts.height} of {day.alerts} alerts scored once, {rankings.height} ranked, "
-            f"{day.cluster_scores.height} of {day.clusters} clusters scored",
-            {"alerts": day.alerts, "clusters": day.clusters},
-        ),
-        CheckOutcome(
-            "score_range",
-            out_of_range == 0,
-            f"{out_of_range} score(s) outside [0, 1]",
-            {"out_of_range": out_of_range},
-        ),
+        _coverage(scored),
+        _in_unit_interval(scored.outputs["alert_scores"]["score"]),
         CheckOutcome(
             "rank_permutation",
             permutation,
@@ -226,28 +246,34 @@ def output_checks(day: ScoredDay) -> list[CheckOutcome]:
         ),
         CheckOutcome(
             "drift",
-            level != "ERROR",
-            f"{level}: score PSI {day.drift.get('score_psi', 0):.3f}, max PSI of the most "
-            f"important features {day.drift.get('important_features_max_psi', 0):.3f} "
+            level == "OK",
+            f"{level}: score PSI {scored.drift.get('score_psi', 0):.3f}, max PSI of the most "
+            f"important features {scored.drift.get('important_features_max_psi', 0):.3f} "
             f"(WARN ≥ {drift.WARN_PSI}, ERROR ≥ {drift.ERROR_PSI})",
             {
                 "level": level,
-                "score_psi": round(day.drift.get("score_psi", 0.0), 4),
-                "worst_features": {k: round(v, 4) for k, v in day.drift.get("worst_features", [])},
+                "score_psi": round(scored.drift.get("score_psi", 0.0), 4),
+                "worst_features": {
+                    k: round(v, 4) for k, v in scored.drift.get("worst_features", [])
+                },
             },
             blocking=False,
+            severity="ERROR" if level == "ERROR" else "WARN",
         ),
     ]
 
 
+SCORERS = {"alerts": score_alerts, "clusters": score_clusters}
+
+
 def score_and_write(
-    client: Client, network: str, day: dt.date
+    client: Client, network: str, day: dt.date, scope: str
 ) -> tuple[ScoredDay, list[CheckOutcome]]:
-    """Score ``day``, check the outputs, and write them; any failure leaves the previous
-    scores in place and records a FAILED batch_metadata row before it is raised."""
+    """Score ``day`` for ``scope``, check the outputs, and write them; any failure leaves the
+    previous scores in place and records a FAILED batch_metadata row before it is raised."""
     started = time.perf_counter()
     try:
-        scored = score_day(client, network, day)
+        scored = SCORERS[scope](client, network, day)
         outcomes = output_checks(scored)
         failed = [o for o in outcomes if o.blocking and not o.passed]
         if failed:
@@ -260,6 +286,7 @@ def score_and_write(
             client,
             network,
             day,
+            scope,
             "FAILED",
             error=f"{type(e).__name__}: {e}",
             seconds=time.perf_counter() - started,
@@ -267,50 +294,45 @@ def score_and_write(
         raise
 
 
-def write_scores(client: Client, network: str, day: ScoredDay) -> None:
-    """Stage the three outputs, then swap them in, then record COMPLETED."""
-    outputs = {
-        "alert_scores": day.alert_scores,
-        "alert_rankings": day.rankings,
-        "cluster_scores": day.cluster_scores,
-    }
+def write_scores(client: Client, network: str, scored: ScoredDay) -> None:
+    """Stage every output of the day, then swap them in, then record COMPLETED."""
     staged = {}
-    for table, frame in outputs.items():
+    for table, frame in scored.outputs.items():
         rows = frame.with_columns(
-            pl.lit(network).alias("network"), pl.lit(day.day).alias("processing_date")
+            pl.lit(network).alias("network"), pl.lit(scored.day).alias("processing_date")
         ).to_arrow()
         staged[table] = (
-            warehouse.stage_partition(client, table, network, day.day, rows),
+            warehouse.stage_partition(client, table, network, scored.day, rows),
             rows.num_rows,
         )
     for table, (staging, rows) in staged.items():
-        warehouse.swap_partition(client, table, staging, network, day.day, rows)
-    record_batch(client, network, day.day, "COMPLETED", day=day)
+        warehouse.swap_partition(client, table, staging, network, scored.day, rows)
+    record_batch(client, network, scored.day, scored.scope, "COMPLETED", scored=scored)
 
 
 def record_batch(
     client: Client,
     network: str,
     processing_date: dt.date,
+    scope: str,
     status: str,
-    day: ScoredDay | None = None,
+    scored: ScoredDay | None = None,
     error: str = "",
     seconds: float = 0.0,
 ) -> None:
-    versions = {m.name: m.version for m in day.models.values()} if day else {}
+    versions = {m.name: m.version for m in scored.models.values()} if scored else {}
+    outputs = {t: f.height for t, f in scored.outputs.items()} if scored else {}
     client.command(
         warehouse.sql_text("scoring/batch_metadata_insert"),
         parameters={
             "network": network,
             "processing_date": processing_date,
+            "scope": scope,
             "status": status,
-            "input_alerts": day.alerts if day else 0,
-            "input_clusters": day.clusters if day else 0,
-            "output_alert_scores": day.alert_scores.height if day else 0,
-            "output_rankings": day.rankings.height if day else 0,
-            "output_cluster_scores": day.cluster_scores.height if day else 0,
+            "input_rows": scored.inputs if scored else 0,
+            "output_rows": json.dumps(outputs, sort_keys=True),
             "model_versions": json.dumps(versions, sort_keys=True),
-            "latency_ms": int(1000 * (day.seconds if day else seconds)),
+            "latency_ms": int(1000 * (scored.seconds if scored else seconds)),
             "error": error[:2000],
         },
     )

@@ -1,8 +1,11 @@
 """The out-of-time training set as of a date D, and the checks that guard it.
 
-As of D: the labelled alerts (and clusters) of the trailing ``train_days`` dates up to D;
-the last ``test_days`` of them are the test set, the earlier ones train. The rows are
-stored, so the models of D and their evaluation read exactly the same rows.
+As of D: the alerts (and clusters) of the trailing ``train_days`` dates up to D whose address
+has a label known at the end of D (mature labels; the features stay those computed for each
+alert's own date); the last ``test_days`` dates are the test set, the earlier ones train. A
+test row is *unseen* when its address was not alerted on a train date and had no label known
+before the first test date. The rows are stored, so the models of D and their evaluation read
+exactly the same rows.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from riskassets.checking import CheckOutcome
 from riskassets.features.build import require_partitions
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES, LABEL_COLUMNS
 from riskassets.training.config import SplitConfig
+from riskassets.training.gate import short_data
 
-UPSTREAM_TABLES = ("alert_features", "alert_labels", "cluster_features", "cluster_labels")
+FEATURE_TABLES = ("alert_features", "cluster_features")
+LABELS_TABLE = "raw_address_labels"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,10 @@ class Window:
     @property
     def test_dates(self) -> tuple[dt.date, ...]:
         return tuple(d for d in self.dates if d >= self.test_start)
+
+    @property
+    def last_train_date(self) -> dt.date:
+        return self.test_start - dt.timedelta(days=1)
 
 
 def window(as_of: dt.date, first_partition: dt.date, config: SplitConfig) -> Window:
@@ -52,8 +61,8 @@ def window(as_of: dt.date, first_partition: dt.date, config: SplitConfig) -> Win
 class TrainingSet:
     as_of: dt.date
     window: Window
-    alerts: pl.DataFrame  # split, processing_date, alert_id, address, label, weight, features
-    clusters: pl.DataFrame  # split, processing_date, cluster_id, label, weight, features
+    alerts: pl.DataFrame  # split, processing_date, alert_id, address, label, weight, seen, …
+    clusters: pl.DataFrame  # split, processing_date, cluster_id, label, weight, seen, …
 
 
 def _with_split(
@@ -66,6 +75,7 @@ def _with_split(
         *keys,
         pl.col("label").cast(pl.UInt8),
         pl.col("weight").cast(pl.Float32),
+        pl.col("seen").cast(pl.UInt8),
         *features,
     )
 
@@ -74,18 +84,20 @@ def build_training_set(
     client: Client, network: str, as_of: dt.date, first_partition: dt.date, config: SplitConfig
 ) -> TrainingSet:
     win = window(as_of, first_partition, config)
-    require_partitions(
-        client,
-        network,
-        UPSTREAM_TABLES,
-        list(win.dates),
-        hint=(
-            "materialise features and labels for those dates first, e.g. dagster asset "
-            f"materialize -m riskassets.definitions --select 'group:features' "
-            f"--partition-range {win.dates[0]}...{win.dates[-1]}"
-        ),
+    hint = (
+        "materialise the raw tables and features for those dates first, e.g. dagster asset "
+        f"materialize -m riskassets.definitions --select 'group:sot or group:features' "
+        f"--partition-range {win.dates[0]}...{win.dates[-1]}"
     )
-    params = {"network": network, "first_date": win.dates[0], "as_of_date": as_of}
+    require_partitions(client, network, FEATURE_TABLES, list(win.dates), hint=hint)
+    # Labels as known at D, and before the first test date (what makes a test row seen).
+    require_partitions(client, network, (LABELS_TABLE,), [win.last_train_date, as_of], hint=hint)
+    params = {
+        "network": network,
+        "first_date": win.dates[0],
+        "last_train_date": win.last_train_date,
+        "as_of_date": as_of,
+    }
     alerts = warehouse.query_frame(client, "training/training_alerts", **params)
     clusters = warehouse.query_frame(client, "training/training_clusters", **params)
     return TrainingSet(
@@ -141,26 +153,38 @@ def leakage_check(frame: pl.DataFrame, key: str, features: tuple[str, ...]) -> C
     )
 
 
-def class_balance_check(frame: pl.DataFrame, config: SplitConfig, what: str) -> CheckOutcome:
-    """Enough positives and negatives in train and in test; the message gives the counts."""
+def class_counts(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """(positives, negatives) of the train set, the test set and its unseen rows."""
+    sets = {
+        "train": frame.filter(pl.col("split") == "train"),
+        "test": frame.filter(pl.col("split") == "test"),
+        "unseen test": frame.filter((pl.col("split") == "test") & (pl.col("seen") == 0)),
+    }
     counts = {}
-    problems = []
-    for split in ("train", "test"):
-        labels = frame.filter(pl.col("split") == split)["label"]
-        positives = int(labels.sum() or 0)
-        negatives = labels.len() - positives
-        counts[split] = {"positives": positives, "negatives": negatives}
-        if positives < config.min_positives or negatives < config.min_negatives:
-            problems.append(
-                f"{what} {split} set has {positives} positives and {negatives} negatives "
-                f"(minimum {config.min_positives} and {config.min_negatives})"
-            )
+    for name, rows in sets.items():
+        positives = int(rows["label"].sum() or 0)
+        counts[name] = (positives, rows.height - positives)
+    return counts
+
+
+def class_balance_check(frame: pl.DataFrame, config: SplitConfig, what: str) -> CheckOutcome:
+    """Enough positives and negatives in train and among the unseen test rows to train and
+    judge a model of this entity. Reported, not blocking: a model whose data is short is
+    skipped (its champion stays) while the others train."""
+    counts = class_counts(frame)
+    needed = {k: v for k, v in counts.items() if k != "test"}
+    problems = short_data(needed, (config.min_positives, config.min_negatives))
+    described = "; ".join(f"{s}: {p}+ / {n}-" for s, (p, n) in counts.items())
     return CheckOutcome(
         name=f"{what}_class_balance",
         passed=not problems,
-        description="; ".join(problems)
-        or "; ".join(f"{s}: {c['positives']}+ / {c['negatives']}-" for s, c in counts.items()),
-        metadata={"counts": counts},
+        description=(
+            f"{what} models will be skipped: " + "; ".join(f"{what} {p}" for p in problems)
+            if problems
+            else described
+        ),
+        metadata={"counts": {s: {"positives": p, "negatives": n} for s, (p, n) in counts.items()}},
+        blocking=False,
     )
 
 

@@ -1,75 +1,30 @@
-"""The three XGBoost models: configuration, training and prediction. No Dagster, no MLflow.
+"""The three XGBoost models: specification, training and prediction. No Dagster, no MLflow.
 
 Same training set and config → the same model (fixed seeds, fixed thread count, the rows in
 a fixed order).
+
+Each model is fitted twice (modeling.md, "Training set and splits"):
+
+- the *held-out* fit trains on the train dates, with early stopping on the last
+  ``validation_days`` of them; it is what the test metrics describe, and its number of
+  boosting rounds is kept;
+- the *refit* trains on every labelled date up to the as-of date, test dates included, with
+  that number of rounds: the model that scores the next days learns from the latest labels.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 import xgboost as xgb
 
-from riskassets.features.spec import (
-    ALERT_FEATURES,
-    ALERT_SCHEMA_HASH,
-    CLUSTER_FEATURES,
-    CLUSTER_SCHEMA_HASH,
-)
+from riskassets.training.calibration import Calibration
 from riskassets.training.config import XGBConfig
+from riskassets.training.specs import MODELS, ModelSpec
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    entity: str  # "alerts" or "clusters": which training table
-    key: str
-    features: tuple[str, ...]
-    schema_hash: str
-    objective: str
-    eval_metric: str
-    primary_metric: str
-    baseline: str
-
-
-MODELS: dict[str, ModelSpec] = {
-    "alert_scorer": ModelSpec(
-        "alert_scorer",
-        "alerts",
-        "alert_id",
-        ALERT_FEATURES,
-        ALERT_SCHEMA_HASH,
-        "binary:logistic",
-        "aucpr",
-        "pr_auc",
-        "heuristic: severity, then confidence × log volume",
-    ),
-    "alert_ranker": ModelSpec(
-        "alert_ranker",
-        "alerts",
-        "alert_id",
-        ALERT_FEATURES,
-        ALERT_SCHEMA_HASH,
-        "rank:ndcg",
-        "ndcg@50",
-        "ndcg_at_50",
-        "heuristic ordering",
-    ),
-    "cluster_scorer": ModelSpec(
-        "cluster_scorer",
-        "clusters",
-        "cluster_id",
-        CLUSTER_FEATURES,
-        CLUSTER_SCHEMA_HASH,
-        "binary:logistic",
-        "aucpr",
-        "pr_auc",
-        "highest severity in the cluster",
-    ),
-}
+__all__ = ["MODELS", "ModelSpec", "dmatrix", "margin", "matrix", "predict", "refit"]
 
 
 def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
@@ -80,16 +35,17 @@ def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     return frame.select(features).cast(pl.Float32).to_numpy()
 
 
-def _dmatrix(frame: pl.DataFrame, spec: ModelSpec, weights: np.ndarray | None) -> xgb.DMatrix:
+def dmatrix(frame: pl.DataFrame, spec: ModelSpec) -> xgb.DMatrix:
+    """Features, labels, label-confidence weights (binary models) and one query group per
+    processing date (the ranker orders each day's queue)."""
     dm = xgb.DMatrix(
         matrix(frame, spec.features),
         label=frame["label"].to_numpy(),
-        weight=weights,
+        weight=frame["weight"].to_numpy() if spec.binary else None,
         feature_names=list(spec.features),
         nthread=2,
     )
-    if spec.objective.startswith("rank:"):
-        # One query group per processing date: the ranker orders each day's queue.
+    if not spec.binary:
         dm.set_group(frame.group_by("processing_date", maintain_order=True).len()["len"].to_numpy())
     return dm
 
@@ -105,33 +61,62 @@ def split_validation(train: pl.DataFrame, days: int) -> tuple[pl.DataFrame, pl.D
     )
 
 
-def train(spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig) -> xgb.Booster:
-    """Train one model on the train split (rows sorted by date and key for determinism)."""
-    ordered = train_frame.sort("processing_date", spec.key)
-    fit, valid = split_validation(ordered, config.validation_days)
-    params = config.params(spec.objective, spec.eval_metric)
-    weights = None
-    if spec.objective == "binary:logistic":
-        positives = int(fit["label"].sum())
-        # Class imbalance: positives weigh as much as negatives in total; the label's
-        # confidence scales each row.
-        params["scale_pos_weight"] = (fit.height - positives) / max(positives, 1)
-        weights = fit["weight"].to_numpy()
+def ordered(frame: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
+    return frame.sort("processing_date", spec.key)
+
+
+def train_heldout(
+    spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig
+) -> tuple[xgb.Booster, pl.DataFrame]:
+    """The held-out fit on the train dates, early-stopped on their last dates; also returns
+    that validation slice (rows the trees did not train on)."""
+    fit, valid = split_validation(ordered(train_frame, spec), config.validation_days)
     booster = xgb.train(
-        params,
-        _dmatrix(fit, spec, weights),
+        config.params(spec.objective, spec.eval_metric),
+        dmatrix(fit, spec),
         num_boost_round=config.num_boost_round,
-        evals=[(_dmatrix(valid, spec, None), "validation")],
+        evals=[(dmatrix(valid, spec), "validation")],
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
-    return booster
+    return booster, valid
 
 
-def predict(booster: xgb.Booster, frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """Scores for ``frame`` (probabilities for scorers, ranking scores for the ranker)."""
+def rounds(booster: xgb.Booster) -> int:
+    """The boosting rounds early stopping chose."""
+    return int(booster.best_iteration) + 1
+
+
+def refit(spec: ModelSpec, frame: pl.DataFrame, config: XGBConfig, n_rounds: int) -> xgb.Booster:
+    """The model that is promoted: every labelled row, the held-out fit's number of rounds."""
+    return xgb.train(
+        config.params(spec.objective, spec.eval_metric),
+        dmatrix(ordered(frame, spec), spec),
+        num_boost_round=n_rounds,
+        verbose_eval=False,
+    )
+
+
+def margin(booster: xgb.Booster, frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """The raw scores (log-odds for the binary models) of ``frame``."""
     if frame.height == 0:
         return np.zeros(0, dtype=np.float32)
     best = getattr(booster, "best_iteration", None)
     iteration_range = (0, best + 1) if best is not None else (0, 0)
-    return booster.inplace_predict(matrix(frame, features), iteration_range=iteration_range)
+    return booster.inplace_predict(
+        matrix(frame, features), iteration_range=iteration_range, predict_type="margin"
+    )
+
+
+def predict(
+    booster: xgb.Booster,
+    frame: pl.DataFrame,
+    spec: ModelSpec,
+    calibration: Calibration | None = None,
+) -> np.ndarray:
+    """Probabilities for the binary models (calibrated when a map is given), ranking scores
+    for the ranker."""
+    raw = margin(booster, frame, spec.features).astype(np.float64)
+    if not spec.binary:
+        return raw
+    return (calibration or Calibration()).apply(raw)

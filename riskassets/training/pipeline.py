@@ -1,10 +1,18 @@
-"""Train, evaluate, log and gate one model as of a date. No Dagster here."""
+"""Train, evaluate, log and gate one model as of a date. No Dagster here.
+
+The life of one version (modeling.md): the held-out fit on the train dates (early stopping,
+a Platt map on its validation dates), evaluated on the test dates split into unseen, seen and
+all rows beside the baseline, the champion and (demo data only) the truth; the gate decides
+on the unseen rows; then the refit on every labelled date up to D, with the held-out fit's
+rounds, is what is registered and promoted. Its recorded metrics are the held-out fit's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,29 +20,62 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
+from riskassets.evaluation import metrics as m
 from riskassets.features.build import require_partitions
 from riskassets.scoring import drift
-from riskassets.sot.landing import LandingZone
-from riskassets.training import evaluation, models, registry
-from riskassets.training.config import GateConfig, XGBConfig
+from riskassets.training import calibration, gate, models, registry
+from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
+from riskassets.training.dataset import class_counts
+
+SUBSETS = ("unseen", "seen", "all")
+CONTENDERS = ("model", "baseline", "champion", "truth_day", "truth_history")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    network: str
+    as_of: dt.date
+    model: str
+    xgb: XGBConfig
+    gate: GateConfig
+    split: SplitConfig  # the minimum positives and negatives a model needs
+    tags: dict[str, str] = field(default_factory=dict)
+    # The demo generator's hidden truth of the test alerts (alert_id, p_day, p_history):
+    # the ceiling beside each metric. None on real data.
+    truth: pl.DataFrame | None = None
 
 
 @dataclass
 class TrainedModel:
     spec: models.ModelSpec
     as_of: dt.date
-    metrics: dict[str, float]
-    baseline: dict[str, float]
-    ceiling: dict[str, float]
-    champion: dict[str, float] | None
-    decision: registry.GateDecision
-    version: Any  # the MLflow model version
-    train_rows: int
-    test_rows: int
-    test_positives: int
-    seconds: float
-    best_iteration: int
-    reused: bool = False  # an identical model was already registered: no new version
+    decision: gate.GateDecision
+    evaluation: dict  # per subset: rows, positives, metrics {name: {contender: value}}
+    version: Any = None  # the MLflow model version; None when the model was skipped
+    calibration: calibration.Calibration | None = None
+    train_rows: int = 0
+    test_rows: int = 0
+    rounds: int = 0
+    seconds: float = 0.0
+    reused: bool = False  # identical to a registered version: nothing new was registered
+
+    @property
+    def version_number(self) -> int:
+        return int(self.version.version) if self.version is not None else 0
+
+    @property
+    def message(self) -> str:
+        """What happened, in one line for the run's log."""
+        name = f"{self.spec.name} as of {self.as_of}"
+        if self.version is None:
+            return f"{name}: no version trained; {self.decision.summary}"
+        if self.reused:
+            return (
+                f"{name}: identical to registered version {self.version.version} (same training "
+                f"set and config), nothing new registered; its decision stands: "
+                f"{self.decision.summary}"
+            )
+        return f"{name}: registered version {self.version.version}, {self.decision.summary}"
 
 
 def load_training_rows(client: Client, network: str, as_of: dt.date, spec: models.ModelSpec):
@@ -57,116 +98,245 @@ def load_training_rows(client: Client, network: str, as_of: dt.date, spec: model
     return frame.filter(pl.col("split") == "train"), frame.filter(pl.col("split") == "test")
 
 
-def _metrics_on(spec: models.ModelSpec, booster, test: pl.DataFrame) -> dict[str, float]:
-    return evaluation.evaluate(spec.name, test, models.predict(booster, test, spec.features))
+def heuristic_score(model: str, frame: pl.DataFrame) -> np.ndarray:
+    """The analysts' heuristic: severity first, then confidence × log volume (alerts), or the
+    highest severity in the cluster, confidence breaking ties (clusters)."""
+    if model == "cluster_scorer":
+        return frame["severity_max_ord"].to_numpy() * 10.0 + frame["confidence_avg"].to_numpy()
+    return (
+        frame["severity_ord"].to_numpy().astype(np.float64) * 1_000.0
+        + frame["alert_confidence"].to_numpy() * frame["log_volume_usd"].to_numpy()
+    )
 
 
-def train_and_gate(
-    client: Client,
-    zone: LandingZone | None,
-    network: str,
-    window_days: int,
-    as_of: dt.date,
-    model: str,
-    config: XGBConfig,
-    gate_config: GateConfig,
-    tags: dict[str, str],
-) -> TrainedModel:
-    """The whole life of one model version: train on the stored training set, evaluate on
-    its test rows beside the baseline (and the truth's ceiling where it exists), compare
-    with the champion on the same rows, log and register it, and decide on promotion."""
+def score_metrics(
+    spec: models.ModelSpec, frame: pl.DataFrame, score: np.ndarray, probability: bool
+):
+    y = frame["label"].to_numpy().astype(np.float64)
+    if not spec.binary:
+        return m.ranking_metrics(frame["processing_date"].to_numpy(), y, score)
+    return m.binary_metrics(y, score, probability=probability)
+
+
+def evaluate(spec: models.ModelSpec, test: pl.DataFrame, scores: dict[str, np.ndarray]) -> dict:
+    """Every contender's metrics on the unseen, seen and all test rows, with counts."""
+    masks = {
+        "unseen": (test["seen"] == 0).to_numpy(),
+        "seen": (test["seen"] == 1).to_numpy(),
+        "all": np.ones(test.height, bool),
+    }
+    report = {}
+    for subset, mask in masks.items():
+        rows = test.filter(pl.Series(mask))
+        table: dict[str, dict[str, float | None]] = {}
+        for who, score in scores.items():
+            probability = who != "baseline"
+            values = score_metrics(spec, rows, score[mask], probability) if rows.height else {}
+            for metric, value in values.items():
+                table.setdefault(metric, {})[who] = None if np.isnan(value) else float(value)
+        report[subset] = {
+            "rows": rows.height,
+            "positives": int(rows["label"].sum() or 0),
+            "metrics": table,
+        }
+    return report
+
+
+def _champion(request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame):
+    """The champion's scores of the test rows, its label, or why it is not compared."""
+    current = registry.champion(request.network, spec.name)
+    if current is None:
+        return None, "", "no champion yet"
+    version, booster, mapping = current
+    label = f"version {version.version}, as of {version.tags.get('as_of_date', '?')}"
+    if version.tags.get("feature_schema_hash") != spec.schema_hash:
+        return None, label, f"champion ({label}) has another feature schema: not compared"
+    if version.tags.get("as_of_date", "9999") >= test["processing_date"].min().isoformat():
+        return None, label, f"champion ({label}) trained on these test dates: not compared"
+    return models.predict(booster, test, spec, mapping), label, ""
+
+
+def _truth(request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame) -> dict:
+    if request.truth is None or spec.entity != "alerts":
+        return {}
+    joined = test.select("alert_id").join(request.truth, on="alert_id", how="left")
+    if joined["p_day"].null_count():
+        return {}  # a partial ceiling would be a ceiling of other rows
+    return {
+        "truth_day": joined["p_day"].to_numpy(),
+        "truth_history": joined["p_history"].to_numpy(),
+    }
+
+
+def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
+    """The whole life of one model version (see the module's docstring)."""
     started = time.perf_counter()
-    spec = models.MODELS[model]
-    train, test = load_training_rows(client, network, as_of, spec)
-    booster = models.train(spec, train, config)
-    score = models.predict(booster, test, spec.features)
-    metrics = evaluation.evaluate(model, test, score)
-    baseline = evaluation.baseline_metrics(model, test)
-    truth = None
-    if zone is not None and spec.entity == "alerts":
-        truth = evaluation.truth_scores(
-            zone, network, sorted(test["processing_date"].unique().to_list()), window_days
+    spec = models.MODELS[request.model]
+    train, test = load_training_rows(client, request.network, request.as_of, spec)
+    counts = class_counts(pl.concat([train, test]))
+    short = gate.short_data(
+        {"train set": counts["train"], "unseen test rows": counts["unseen test"]},
+        (request.split.min_positives, request.split.min_negatives),
+    )
+    if short:
+        (test_pos, test_neg), (unseen_pos, unseen_neg) = counts["test"], counts["unseen test"]
+        evaluation_counts = {
+            "unseen": {"rows": unseen_pos + unseen_neg, "positives": unseen_pos, "metrics": {}},
+            "seen": {
+                "rows": test_pos + test_neg - unseen_pos - unseen_neg,
+                "positives": test_pos - unseen_pos,
+                "metrics": {},
+            },
+            "all": {"rows": test_pos + test_neg, "positives": test_pos, "metrics": {}},
+        }
+        decision = gate.GateDecision(
+            gate.SKIPPED,
+            [f"{spec.name} data is short: " + "; ".join(short), "the champion stays"],
+            {f"{s.replace(' ', '_')}_positives": c[0] for s, c in counts.items()},
         )
-    ceiling = evaluation.ceiling_metrics(model, test, truth)
-    fingerprint = registry.model_fingerprint(booster)
-    existing = registry.version_with_fingerprint(network, model, fingerprint)
-    if existing is not None:
-        # Retraining on an unchanged training set gives the same model: the version (and
-        # the decision) already recorded stands, so a rerun changes nothing downstream.
-        decision = registry.recorded_decision(existing)
         return TrainedModel(
-            spec=spec,
-            as_of=as_of,
-            metrics=metrics,
-            baseline=baseline,
-            ceiling={},
-            champion=None,
-            decision=decision,
-            version=existing,
+            spec,
+            request.as_of,
+            decision,
+            evaluation_counts,
             train_rows=train.height,
             test_rows=test.height,
-            test_positives=int(test["label"].sum() or 0),
             seconds=time.perf_counter() - started,
-            best_iteration=int(booster.best_iteration),
-            reused=True,
         )
 
-    champion = None
-    current = registry.champion_booster(network, model)
-    if current is not None:
-        champion_booster, champion_version = current
-        # A champion built on another feature list cannot score these rows.
-        if champion_version.tags.get("feature_schema_hash") == spec.schema_hash:
-            champion = _metrics_on(spec, champion_booster, test)
+    heldout, validation = models.train_heldout(spec, train, request.xgb)
+    n_rounds = models.rounds(heldout)
+    heldout_map = None
+    if spec.binary:
+        heldout_map = calibration.fit(
+            models.margin(heldout, validation, spec.features), validation["label"].to_numpy()
+        )
+    scores = {
+        "model": models.predict(heldout, test, spec, heldout_map),
+        "baseline": heuristic_score(spec.name, test),
+    }
+    champion_scores, champion_label, champion_note = _champion(request, spec, test)
+    if champion_scores is not None:
+        scores["champion"] = champion_scores
+    scores |= _truth(request, spec, test)
+    evaluation = evaluate(spec, test, scores)
 
-    positives = int(test["label"].sum() or 0)
-    decision = registry.gate(
-        spec,
-        metrics,
-        baseline,
-        champion,
-        score,
-        positives,
-        gate_config.min_test_positives,
-        gate_config.tolerance,
+    unseen = (test["seen"] == 0).to_numpy()
+    ece = evaluation["all"]["metrics"]["ece"]["model"] if spec.binary else None
+    decision = gate.decide(
+        spec.primary_metric,
+        not spec.binary,
+        gate.GateRows(
+            label=test["label"].to_numpy()[unseen].astype(np.float64),
+            day=test["processing_date"].to_numpy()[unseen],
+            model=scores["model"][unseen],
+            baseline=scores["baseline"][unseen],
+            champion=None if champion_scores is None else champion_scores[unseen],
+            champion_label=champion_label,
+        ),
+        request.gate,
+        ece=ece,
+        champion_note=champion_note,
     )
-    logged = {f"test_{k}": v for k, v in metrics.items()}
-    logged |= {f"baseline_{k}": v for k, v in baseline.items()}
-    logged |= {f"ceiling_{k}": v for k, v in ceiling.items()}
-    all_tags = {
-        **tags,
-        "as_of_date": as_of.isoformat(),
+
+    # The version that scores the next days learns from every labelled date up to D; its
+    # calibration map comes from the held-out fit's scores of rows that fit never saw.
+    everything = pl.concat([train, test])
+    final = models.refit(spec, everything, request.xgb, n_rounds)
+    final_map = calibration.Calibration()
+    if spec.binary:
+        unseen_by_trees = pl.concat([validation, test])
+        final_map = calibration.fit(
+            models.margin(heldout, unseen_by_trees, spec.features),
+            unseen_by_trees["label"].to_numpy(),
+        )
+    digest = registry.fingerprint(final, final_map)
+    existing = registry.version_with_fingerprint(request.network, spec.name, digest)
+    result = TrainedModel(
+        spec,
+        request.as_of,
+        decision,
+        evaluation,
+        calibration=final_map if spec.binary else None,
+        train_rows=train.height,
+        test_rows=test.height,
+        rounds=n_rounds,
+    )
+    if existing is not None:
+        # Retraining on an unchanged training set gives the same model: the version and its
+        # decision stand, so a rerun changes nothing downstream.
+        result.version, result.reused = existing, True
+        result.decision = registry.recorded_decision(existing)
+        result.evaluation = recorded_evaluation(client, request.network, spec.name, existing)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    tags = {
+        **request.tags,
+        "as_of_date": request.as_of.isoformat(),
         "train_dates": f"{train['processing_date'].min()}..{train['processing_date'].max()}",
         "test_dates": f"{test['processing_date'].min()}..{test['processing_date'].max()}",
         "feature_schema_hash": spec.schema_hash,
-        "network": network,
-        "model": model,
-        registry.FINGERPRINT_TAG: fingerprint,
+        "network": request.network,
+        "model": spec.name,
+        registry.FINGERPRINT_TAG: digest,
     }
     params = {
-        **config.as_params(),
+        **request.xgb.as_params(),
         "objective": spec.objective,
-        "best_iteration": booster.best_iteration,
+        "rounds": n_rounds,
+        "refit_rows": everything.height,
+        "heldout_rows": train.height - validation.height,
+        "calibration_slope": final_map.slope,
+        "calibration_intercept": final_map.intercept,
     }
-    reference = drift_reference(spec, booster, train, score)
-    version = registry.log_model(
-        network, spec, booster, test, score, params, logged, all_tags, reference
+    y_test = test["label"].to_numpy().astype(np.float64)
+    plots = registry.figures(
+        spec,
+        final,
+        y_test,
+        {k: v for k, v in scores.items() if k in ("model", "baseline", "truth_day")},
+        scores["model"] if spec.binary else None,
     )
-    registry.record_decision(network, model, version, decision)
-    return TrainedModel(
-        spec=spec,
-        as_of=as_of,
-        metrics=metrics,
-        baseline=baseline,
-        ceiling=ceiling,
-        champion=champion,
-        decision=decision,
-        version=version,
-        train_rows=train.height,
-        test_rows=test.height,
-        test_positives=positives,
-        seconds=time.perf_counter() - started,
-        best_iteration=int(booster.best_iteration),
+    result.version = registry.log_model(
+        request.network,
+        spec,
+        final,
+        heldout,
+        final_map,
+        test,
+        params,
+        flat_metrics(evaluation) | {f"gate_{k}": v for k, v in decision.numbers.items()},
+        tags,
+        drift_reference(spec, final, train, scores["model"]),
+        plots,
+        description=version_description(spec, request.as_of, decision),
+    )
+    registry.record_decision(request.network, spec.name, result.version, decision)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def flat_metrics(evaluation: dict) -> dict[str, float]:
+    """``{contender}_{subset}_{metric}`` (model: ``test_…``) and row counts, for MLflow."""
+    flat: dict[str, float] = {}
+    for subset in SUBSETS:
+        part = evaluation.get(subset)
+        if not part:
+            continue
+        flat[f"{subset}_rows"], flat[f"{subset}_positives"] = part["rows"], part["positives"]
+        for metric, values in part["metrics"].items():
+            for who, value in values.items():
+                if value is not None:
+                    prefix = "test" if who == "model" else who
+                    flat[f"{prefix}_{subset}_{metric}"] = value
+    return flat
+
+
+def version_description(spec: models.ModelSpec, as_of: dt.date, decision: gate.GateDecision) -> str:
+    return (
+        f"{spec.name} trained as of {as_of} on every labelled date of its window (refit with the "
+        f"held-out fit's rounds); test metrics are the held-out fit's. Gate: {decision.summary}"
     )
 
 
@@ -185,12 +355,31 @@ def drift_reference(
     }
 
 
-def metrics_table(result: TrainedModel) -> list[tuple]:
-    """Rows of metric, model, baseline, champion, ceiling, model/ceiling."""
-    rows = []
-    for name, value in result.metrics.items():
-        ceiling = result.ceiling.get(name, np.nan)
-        ratio = value / ceiling if ceiling and not np.isnan(ceiling) else np.nan
-        champion = (result.champion or {}).get(name, np.nan)
-        rows.append((name, value, result.baseline.get(name, np.nan), champion, ceiling, ratio))
-    return rows
+def record(client: Client, network: str, result: TrainedModel, run_id: str = "") -> None:
+    """The decision and the evaluation in the warehouse's model_versions table."""
+    client.command(
+        warehouse.sql_text("training/model_versions_insert"),
+        parameters={
+            "network": network,
+            "model": result.spec.name,
+            "as_of_date": result.as_of,
+            "version": result.version_number,
+            "status": result.decision.status,
+            "severity": "ERROR" if result.decision.severe else "WARN",
+            "reasons": "; ".join(result.decision.reasons),
+            "numbers": json.dumps(result.decision.numbers, default=float),
+            "evaluation": json.dumps(result.evaluation),
+            "calibration": json.dumps(result.calibration.as_dict() if result.calibration else {}),
+            "mlflow_run_id": run_id or (result.version.run_id if result.version else ""),
+            "feature_schema_hash": result.spec.schema_hash,
+        },
+    )
+
+
+def recorded_evaluation(client: Client, network: str, model: str, version: Any) -> dict:
+    """The evaluation stored when ``version`` was first decided ({} if none was stored)."""
+    rows = client.query(
+        warehouse.sql_text("training/model_version_evaluation"),
+        parameters={"network": network, "model": model, "version": int(version.version)},
+    ).result_rows
+    return json.loads(rows[0][0]) if rows else {}

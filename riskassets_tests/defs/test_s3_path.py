@@ -11,7 +11,7 @@ from dagster_aws.s3 import S3Resource
 from riskassets.defs.resources import LandingResource
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.sensors import build_batch_sensor
-from riskassets.demo.generator import publish
+from riskassets.demo import publish
 from riskassets.sot.landing import S3Landing
 from riskassets.sot.layout import UnsafeKeyError
 from riskassets_tests.conftest import DAY1, NETWORK, fingerprint

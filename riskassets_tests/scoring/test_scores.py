@@ -22,7 +22,7 @@ from riskassets.defs.resources import (
 from riskassets.defs.scoring.assets import build_scoring_assets
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.training.assets import build_model_assets, build_training_assets
-from riskassets.demo.generator import publish
+from riskassets.demo import publish
 from riskassets.features import build
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES
 from riskassets.scoring import score

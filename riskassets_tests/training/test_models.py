@@ -15,7 +15,7 @@ from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.resources import WarehouseResource, mlflow_resource_key, network_mlflow
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.training.assets import build_model_assets, build_training_assets
-from riskassets.demo.generator import publish
+from riskassets.demo import publish
 from riskassets.sot.landing import LocalLanding
 from riskassets.training import evaluation, models, pipeline, registry
 from riskassets.training.config import SplitConfig

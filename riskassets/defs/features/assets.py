@@ -87,13 +87,12 @@ def build_feature_assets(network: Network) -> list[dg.AssetsDefinition]:
     raw = {name: raw_asset_key(network, name) for name in build.RAW_INPUTS}
     alert_key = dg.AssetKey([network.name, "alert_features"])
     cluster_key = dg.AssetKey([network.name, "cluster_features"])
-    labels_key = dg.AssetKey([network.name, "alert_labels"])
     common = dict(
         partitions_def=daily_partitions(network),
         backfill_policy=dg.BackfillPolicy.single_run(),
         owners=OWNERS,
         tags={"network": network.name},
-        # A date's raw batch ingested (and its contracts passed) → its features and labels.
+        # A date's raw batch ingested (and its contracts passed) → its features.
         automation_condition=after_upstream(),
     )
 
@@ -169,24 +168,4 @@ def build_feature_assets(network: Network) -> list[dg.AssetsDefinition]:
             check_results=[to_result(cluster_key, results[-1].outcome, partitions=len(results))],
         )
 
-    @dg.asset(
-        key=labels_key,
-        deps=[raw["raw_alerts"], raw["raw_address_labels"], raw["raw_clusters"]],
-        group_name="features",
-        kinds={"clickhouse", "sql"},
-        **common,
-    )
-    def alert_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        """Each alert's label as known at its date: the most severe risk level among the
-        address's labels known that day (high/critical = 1, low/medium = 0, otherwise
-        unlabelled, kept apart), with that label's confidence as weight. Also writes
-        cluster_labels: 1 if any labelled member alert is 1, 0 if all are 0."""
-        started = time.perf_counter()
-        results = yield from _run_days(
-            context, labels_key, warehouse.get_client(), network, build.labels_day, None
-        )
-        yield dg.MaterializeResult(
-            metadata=_metadata(results, "alert_labels", time.perf_counter() - started)
-        )
-
-    return [alert_features, cluster_features, alert_labels]
+    return [alert_features, cluster_features]

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS training_alerts
     address                    String,
     label                      UInt8,
     weight                     Float32,
+    seen                       UInt8,
     severity_ord               Float32,
     alert_confidence           Float32,
     log_volume_usd             Float32,

@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS training_clusters
     cluster_id                String,
     label                     UInt8,
     weight                    Float32,
+    seen                      UInt8,
     n_member_alerts           Float32,
     n_missing_alerts          Float32,
     total_alerts              Float32,

@@ -68,7 +68,7 @@ WITH
             max(c.total_alerts) AS cluster_max_alerts,
             max(c.total_volume_usd) AS cluster_max_volume_usd,
             max(indexOf(['low', 'medium', 'high', 'critical'], c.severity_max)) AS cluster_max_severity
-        FROM cluster_members(network = {network:String}, processing_date = {processing_date:Date}) AS m
+        FROM cluster_members(network = {network:String}, first_date = {processing_date:Date}, last_date = {processing_date:Date}) AS m
         INNER JOIN
         (
             SELECT cluster_id, total_alerts, total_volume_usd, severity_max

@@ -34,7 +34,7 @@ WITH
             maxIf(f.structuring_score, NOT isNaN(f.structuring_score)) AS max_structuring_score,
             avgIf(f.nb_risky_flow_share, NOT isNaN(f.nb_risky_flow_share)) AS mean_nb_risky_flow_share,
             maxIf(f.nb_risky_flow_share, NOT isNaN(f.nb_risky_flow_share)) AS max_nb_risky_flow_share
-        FROM cluster_members(network = {network:String}, processing_date = {processing_date:Date}) AS m
+        FROM cluster_members(network = {network:String}, first_date = {processing_date:Date}, last_date = {processing_date:Date}) AS m
         LEFT JOIN features AS f ON f.alert_id = m.alert_id
         GROUP BY m.cluster_id
     )

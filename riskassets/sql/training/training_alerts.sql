@@ -1,6 +1,32 @@
--- The labelled alerts of the dates [first_date, as_of_date], with their features and labels
--- as both were written for their own dates (nothing later than as_of_date is read).
-SELECT f.*, assumeNotNull(l.known_label) AS label, l.weight AS weight
+-- The labelled alerts of the dates [first_date, as_of_date]: each alert's features as they were
+-- computed for its own date, with its address's label as known at the end of as_of_date
+-- (mature labels: every label created by then, none after). A test alert (from test_start) is
+-- seen when its address was alerted on a train date or had a label known before test_start.
+WITH
+    known AS
+    (
+        SELECT address, label, weight
+        FROM address_labels_at(network = {network:String}, known_at = {as_of_date:Date})
+    ),
+    known_before_test AS
+    (
+        SELECT address
+        FROM address_labels_at(network = {network:String}, known_at = {last_train_date:Date})
+    ),
+    alerted_in_train AS
+    (
+        SELECT DISTINCT address
+        FROM alert_features
+        WHERE network = {network:String}
+          AND processing_date BETWEEN {first_date:Date} AND {last_train_date:Date}
+    )
+SELECT
+    f.*,
+    k.label AS label,
+    k.weight AS weight,
+    toUInt8(f.processing_date <= {last_train_date:Date}
+            OR f.address IN (SELECT address FROM alerted_in_train)
+            OR f.address IN (SELECT address FROM known_before_test)) AS seen
 FROM
 (
     SELECT *
@@ -8,12 +34,5 @@ FROM
     WHERE network = {network:String}
       AND processing_date BETWEEN {first_date:Date} AND {as_of_date:Date}
 ) AS f
-INNER JOIN
-(
-    SELECT processing_date, alert_id, label AS known_label, weight
-    FROM alert_labels
-    WHERE network = {network:String}
-      AND processing_date BETWEEN {first_date:Date} AND {as_of_date:Date}
-      AND label IS NOT NULL
-) AS l ON l.processing_date = f.processing_date AND l.alert_id = f.alert_id
+INNER JOIN known AS k ON k.address = f.address
 ORDER BY f.processing_date, f.alert_id

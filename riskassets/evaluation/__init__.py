@@ -1,0 +1,1 @@
+"""Model evaluation: metrics, the paired bootstrap, calibration, and the demo truth."""

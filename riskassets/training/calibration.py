@@ -1,0 +1,74 @@
+"""Platt scaling: a logistic map from a binary model's margin to a probability, fitted on rows
+the trees did not train on. Stored and versioned with the model (calibration.json) and
+applied at scoring. No Dagster, no MLflow.
+
+Platt rather than isotonic: two parameters stay stable on the few thousand rows of a
+calibration slice, and the map is monotone and smooth, so it never reorders alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    slope: float = 1.0
+    intercept: float = 0.0
+    rows: int = 0
+    positives: int = 0
+    note: str = ""  # why the map is the identity, when it is
+
+    def apply(self, margin: np.ndarray) -> np.ndarray:
+        z = self.slope * np.asarray(margin, np.float64) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def as_dict(self) -> dict:
+        return {"method": "platt", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(**{k: v for k, v in data.items() if k != "method"})
+
+    @property
+    def identity(self) -> bool:
+        return self.slope == 1.0 and self.intercept == 0.0
+
+
+def fit(margin: np.ndarray, y: np.ndarray, iterations: int = 50) -> Calibration:
+    """Maximum-likelihood (slope, intercept) of P(y = 1) = σ(slope · margin + intercept).
+
+    A slice with one class, or a fit that would reverse the order, gives the identity map
+    (the model's own probabilities) and says why.
+    """
+    margin, y = np.asarray(margin, np.float64), np.asarray(y, np.float64)
+    rows, positives = len(y), int(y.sum())
+    if positives == 0 or positives == rows:
+        return Calibration(
+            rows=rows,
+            positives=positives,
+            note=f"calibration slice has one class ({positives} positives of {rows} rows): "
+            "the model's own probabilities are used",
+        )
+    theta = np.array([1.0, 0.0])
+    x = np.column_stack([margin, np.ones(rows)])
+    for _ in range(iterations):  # Newton–Raphson on the log-likelihood, lightly regularised
+        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
+        gradient = x.T @ (p - y) + 1e-6 * theta
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    slope, intercept = float(theta[0]), float(theta[1])
+    if not np.isfinite(slope) or not np.isfinite(intercept) or slope <= 0:
+        return Calibration(
+            rows=rows,
+            positives=positives,
+            note=f"Platt fit gave slope {slope:.3g}: the model's own probabilities are used",
+        )
+    return Calibration(slope, intercept, rows, positives)
