@@ -23,9 +23,10 @@ DAGSTER_MATERIALIZE = $(BIN)/dagster asset materialize -m riskassets.definitions
 
 .PHONY: demo setup instance test dev mlflow-ui bench lint format constraints clean
 
-## The first command: set up, publish 21 demo days, ingest them, build features and labels,
-## train and promote the models, score the days after the first training date, and print
-## what the warehouse holds, the models' test metrics and the last day's top alerts.
+## The first command: set up, publish 21 demo days, ingest them, build the features, train
+## and gate the models, score the days after the first training date, and print what the
+## warehouse holds, the models' evaluation and gate decisions, the last day's top alerts with
+## their reason codes, and the scored days against the demo's hidden truth.
 demo: setup instance
 	$(BIN)/riskassets generate --network $(NETWORK) --start $(START) --days $(DAYS) --scale $(SCALE)
 	$(DAGSTER_MATERIALIZE) --select 'group:sot' --partition-range $(START)...$(END)
@@ -38,6 +39,7 @@ demo: setup instance
 	$(BIN)/riskassets sql "$$(cat riskassets/sql/report/training_set_summary.sql)"
 	$(BIN)/riskassets models --network $(NETWORK)
 	$(BIN)/riskassets top --network $(NETWORK) --date $(END) --limit 10
+	$(BIN)/riskassets evaluate --network $(NETWORK) --as-of $(MID) --start $(SCORE_START) --end $(END)
 
 ## The second command: the test suite (what .ci/run runs).
 test: setup

@@ -132,18 +132,12 @@ def _client(settings):
 
 
 def _top(args: argparse.Namespace) -> int:
-    from riskassets import warehouse
-    from riskassets.scoring.score import top_alerts
+    from riskassets.scoring.score import top_alerts, with_reasons
 
     settings = load_settings()
     network = settings.network(args.network).name
-    client = warehouse.connect(
-        settings.warehouse_url,
-        settings.warehouse_database,
-        os.environ.get("RISKASSETS_WAREHOUSE_PASSWORD"),
-    )
     day = dt.date.fromisoformat(args.date)
-    frame = top_alerts(client, network, day, args.limit)
+    frame = top_alerts(_client(settings), network, day, args.limit)
     if frame.height == 0:
         print(
             f"no scores for {network} on {day}: materialise them first, e.g. dagster asset "
@@ -151,9 +145,76 @@ def _top(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"{network} {day}: the {frame.height} alerts to review first")
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=180, fmt_str_lengths=24):
-        print(frame)
+    if args.format == "table":
+        print(f"{network} {day}: the {frame.height} alerts to review first")
+    _print(with_reasons(frame), args.format, wide=args.wide)
+    return 0
+
+
+def _print(frame: pl.DataFrame, fmt: str, wide: bool = False) -> None:
+    """A frame as a plain table (ids shortened unless ``wide``), CSV or JSON."""
+    from riskassets.reporting import text_table
+
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt == "json":
+        print(json.dumps(frame.to_dicts(), default=str, indent=2))
+    else:
+        rows = frame.rows()
+        if not wide:
+            rows = [[_short(v) for v in row] for row in rows]
+        print(text_table(frame.columns, rows))
+
+
+def _short(value):
+    if isinstance(value, str) and len(value) > 24 and " " not in value:
+        return value[:10] + "…" + value[-8:]
+    return value
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from riskassets.evaluation.report import scored_days, targets
+    from riskassets.reporting import text_table
+    from riskassets.sot.landing import open_landing
+
+    settings = load_settings()
+    network = settings.network(args.network)
+    as_of = dt.date.fromisoformat(args.as_of)
+    first = dt.date.fromisoformat(args.start) if args.start else as_of + dt.timedelta(days=1)
+    last = dt.date.fromisoformat(args.end) if args.end else first + dt.timedelta(days=6)
+    report = scored_days(
+        _client(settings),
+        open_landing(settings.landing_url),
+        network.name,
+        network.window_days,
+        as_of,
+        first,
+        last,
+    )
+    if args.format == "json":
+        print(json.dumps({**report, "targets": targets(report)}, indent=2, default=str))
+        return 0
+    print(
+        f"{network.name}: scores of {report['days']} by the models as of "
+        f"{', '.join(report['models_as_of'])}, on the {report['rows']} alerts of addresses "
+        f"with no label at {as_of} ({report['positives']} illicit), against the hidden class"
+    )
+    rows = [
+        (metric, v["model"], v["truth_day"], v["truth_history"], v["model"] / v["truth_day"])
+        for metric, v in report["metrics"].items()
+    ]
+    print(
+        text_table(
+            ["metric", "model", "truth (day)", "truth (history)", "model / truth (day)"], rows
+        )
+    )
+    print()
+    print(
+        text_table(
+            ["target", "model", "truth (day)", "ratio", "wanted", "met"],
+            [(t[0], t[1], t[2], t[3], t[4], "yes" if t[5] else "NO") for t in targets(report)],
+        )
+    )
     return 0
 
 
@@ -196,7 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--network", default="torus")
     top.add_argument("--date", required=True, help="processing date, YYYY-MM-DD")
     top.add_argument("--limit", type=int, default=20)
+    top.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    top.add_argument("--wide", action="store_true", help="whole ids and addresses")
     top.set_defaults(func=_top)
+
+    ev = sub.add_parser(
+        "evaluate", help="demo data: scored days on unseen addresses against the hidden truth"
+    )
+    ev.add_argument("--network", default="torus")
+    ev.add_argument("--as-of", required=True, help="the models' as-of date, YYYY-MM-DD")
+    ev.add_argument("--start", help="first scored day (default: the day after --as-of)")
+    ev.add_argument("--end", help="last scored day (default: 7 days from --start)")
+    ev.add_argument("--format", choices=["table", "json"], default="table")
+    ev.set_defaults(func=_evaluate)
 
     ben = sub.add_parser("bench", help="per-stage speed and memory on generated data")
     ben.add_argument("--scale", default="medium", help="small, demo, medium or large")

@@ -32,21 +32,25 @@ def detached_head(frame: pl.DataFrame, rows: int = 5) -> pl.DataFrame:
     return pl.read_ipc(buffer)
 
 
-def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def markdown_rows(header: Sequence[str], rows: Iterable[Sequence[Any]], width: int = 40) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(v, width) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def markdown_preview(
-    frame: pl.DataFrame, rows: int = 5, columns: int = 10, total_rows: int | None = None
+    frame: pl.DataFrame,
+    rows: int = 5,
+    columns: int = 10,
+    total_rows: int | None = None,
+    width: int = 40,
 ) -> str:
     """The first rows and columns of a frame (of ``total_rows`` in all) as a markdown table."""
     shown = frame.select(frame.columns[:columns]).head(rows)
     total = frame.height if total_rows is None else total_rows
     note = f"\n\n_{total} rows × {frame.width} columns; first {min(rows, frame.height)} rows"
     note += f", first {columns} columns_" if frame.width > columns else "_"
-    return markdown_rows(shown.columns, shown.iter_rows()) + note
+    return markdown_rows(shown.columns, shown.iter_rows(), width) + note
 
 
 def _text(value: Any) -> str:

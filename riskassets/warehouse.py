@@ -8,6 +8,7 @@ they are validated against a strict pattern and substituted as ``$name`` placeho
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from dataclasses import dataclass
@@ -68,9 +69,48 @@ def render(name: str, **identifiers: str | list[str]) -> str:
     return Template(sql_text(name)).substitute(values)
 
 
+def render_generated(name: str, **fragments: str) -> str:
+    """A SQL file with ``${fragment}`` placeholders filled by SQL that the package generates
+    (feature lists from riskassets/features/spec.py), never by anything from outside."""
+    return Template(sql_text(name)).substitute(fragments)
+
+
 def ddl_names() -> list[str]:
     """The DDL files in the order their number prefixes give (views after their tables)."""
     return sorted(f"ddl/{path.stem}" for path in (SQL_DIR / "ddl").glob("*.sql"))
+
+
+@cache
+def ddl_statements() -> list[tuple[str, str]]:
+    """(file name, statement) of every DDL file, feature columns filled from the spec."""
+    from riskassets.features.spec import (
+        ALERT_FEATURES,
+        CLUSTER_FEATURES,
+        column_definitions,
+    )
+
+    columns = {
+        "alert_feature_columns": column_definitions(ALERT_FEATURES),
+        "cluster_feature_columns": column_definitions(CLUSTER_FEATURES),
+    }
+    return [(name, render_generated(name, **columns)) for name in ddl_names()]
+
+
+# Tables whose rows the assets can rebuild from the raw tables: when their DDL changes (a new
+# feature list, say), the migration drops and recreates them and forgets their partitions, so
+# that nothing reads rows of the old shape and the missing partitions are named.
+REBUILDABLE = {
+    "alert_features",
+    "cluster_features",
+    "training_alerts",
+    "training_clusters",
+    "alert_scores",
+    "alert_rankings",
+    "cluster_scores",
+    "batch_metadata",
+    "model_versions",
+}
+_CREATED = re.compile(r"CREATE\s+(TABLE|(?:OR\s+REPLACE\s+)?VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)")
 
 
 @dataclass(frozen=True)
@@ -147,9 +187,41 @@ def _chdb_client(folder: str, database: str) -> Client:
 
 
 def apply_ddl(client: Client) -> None:
-    """Create every table of ``riskassets/sql/ddl`` in the client's database (idempotent)."""
-    for name in ddl_names():
-        client.command(sql_text(name))
+    """Bring the client's database to the schema of ``riskassets/sql/ddl``.
+
+    Each statement is recorded in ``schema_migrations`` with the digest of its text and runs
+    again only when that changed. A changed rebuildable table is dropped and created anew
+    (its partitions are forgotten: materialise them again); a changed raw table stops here
+    with an error, since its rows cannot be rebuilt and need a migration of their own.
+    """
+    statements = ddl_statements()
+    client.command(statements[0][1])  # schema_migrations itself
+    applied = dict(
+        client.query(
+            "SELECT name, argMax(digest, applied_at) FROM schema_migrations GROUP BY name"
+        ).result_rows
+    )
+    for name, text in statements[1:]:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        if applied.get(name) == digest:
+            continue
+        kind, obj = _CREATED.search(text).groups()
+        exists = kind == "TABLE" and client.command(
+            f"EXISTS TABLE {identifier(obj)}"
+        )  # the identifier comes from the package's own DDL
+        if exists and obj in REBUILDABLE:
+            client.command(render("drop_table", table=obj))
+            client.command(sql_text("partition_log_forget"), parameters={"table_name": obj})
+        elif exists and name in applied:
+            raise WarehouseError(
+                f"the DDL of {obj} ({name}.sql) changed since it was applied; its rows cannot "
+                "be rebuilt from elsewhere, so it needs a migration of its own"
+            )
+        client.command(text)
+        client.command(
+            "INSERT INTO schema_migrations VALUES ({name:String}, {digest:String}, now64(3))",
+            parameters={"name": name, "digest": digest},
+        )
 
 
 def replace_partition(
@@ -257,17 +329,17 @@ def missing_partitions(client: Client, network: str, table: str, dates: list[Any
 
 def query_frame(client: Client, name: str, **parameters: Any) -> pl.DataFrame:
     """The result of ``riskassets/sql/{name}.sql`` as a polars frame."""
-    return _frame(client.query_arrow(sql_text(name), parameters=parameters))
+    return frame_of(client.query_arrow(sql_text(name), parameters=parameters))
 
 
 def query_frame_rendered(
     client: Client, name: str, identifiers: dict[str, str], **parameters: Any
 ) -> pl.DataFrame:
     """Like query_frame, for a file with ``$identifier`` placeholders."""
-    return _frame(client.query_arrow(render(name, **identifiers), parameters=parameters))
+    return frame_of(client.query_arrow(render(name, **identifiers), parameters=parameters))
 
 
-def _frame(table: pa.Table) -> pl.DataFrame:
+def frame_of(table: pa.Table) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame

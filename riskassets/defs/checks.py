@@ -1,20 +1,17 @@
-"""Turning the plain modules' check outcomes into Dagster check results."""
+"""Check specs of the Dagster layer; plain modules return CheckOutcomes (riskassets/checking.py)
+and ``ranges.evaluation`` records them per partition."""
 
 import dagster as dg
 
-from riskassets.checking import CheckOutcome
 
-
-def check_spec(key: dg.AssetKey, name: str, description: str, blocking: bool = True):
-    return dg.AssetCheckSpec(name, asset=key, blocking=blocking, description=description)
-
-
-def to_result(key: dg.AssetKey, outcome: CheckOutcome, **extra) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=outcome.name,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity(outcome.level),
-        description=outcome.description,
-        metadata={**outcome.metadata, **extra},
+def check_spec(
+    key: dg.AssetKey,
+    name: str,
+    description: str,
+    partitions_def: dg.PartitionsDefinition,
+    blocking: bool = True,
+) -> dg.AssetCheckSpec:
+    """A check evaluated per partition of its asset, as each day is produced."""
+    return dg.AssetCheckSpec(
+        name, asset=key, blocking=blocking, description=description, partitions_def=partitions_def
     )

@@ -113,6 +113,8 @@ def truth_table(w: World, alerts: pa.Table, day: dt.date, timeline: Timeline) ->
             "is_illicit": pa.array(signals.population.illicit[addr]),
             "p_day": pa.array(posterior["p_day"]),
             "p_history": pa.array(posterior["p_history"]),
+            "p_illicit_day": pa.array(posterior["p_illicit_day"]),
+            "p_illicit_history": pa.array(posterior["p_illicit_history"]),
             "history_days": pa.array(posterior["history_days"].astype(np.uint16)),
         }
     )

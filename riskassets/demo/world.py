@@ -616,18 +616,23 @@ class Timeline:
 def truth(w: World, day: dt.date, timeline: Timeline) -> dict[str, np.ndarray]:
     """Per alert of ``day``: the exact posteriors of its label given the day's batch
     (``p_day``) and given the batches of the last HISTORY_DAYS days up to it (``p_history``,
-    from ``timeline``, which is advanced to ``day``)."""
+    from ``timeline``, which is advanced to ``day``); and of its address's hidden class
+    (``p_illicit_day``, ``p_illicit_history``), which the label states with noise."""
     today = day_signals(w, day)
     addr = today.alerts.addr
     prior = np.log(PRIOR / (1 - PRIOR))[w.role[addr]]
     by_address = np.bincount(addr, weights=alert_llr(w, today.alerts), minlength=w.n)
     one_day = signal_llr(w.role[addr], today.signal[addr], np.ones(len(addr)))
-    p_day = _label_probability(prior + one_day + by_address[addr])
 
     timeline.advance_to(day)
     days = np.rint(timeline.days[addr])  # the sums are of exact ±1 steps
     mean = timeline.sums[addr] / np.maximum(days, 1)[:, None]
-    p_history = _label_probability(
-        prior + signal_llr(w.role[addr], mean, days) + timeline.alerts[addr]
-    )
-    return {"p_day": p_day, "p_history": p_history, "history_days": days}
+    history_logit = prior + signal_llr(w.role[addr], mean, days) + timeline.alerts[addr]
+    day_logit = prior + one_day + by_address[addr]
+    return {
+        "p_day": _label_probability(day_logit),
+        "p_history": _label_probability(history_logit),
+        "p_illicit_day": sigmoid(day_logit),
+        "p_illicit_history": sigmoid(history_logit),
+        "history_days": days,
+    }

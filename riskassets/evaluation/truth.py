@@ -17,9 +17,19 @@ from riskassets.sot.landing import LandingZone, MissingObjectError
 from riskassets.sot.layout import check_network
 
 # alert_id, address, is_illicit (the hidden class), p_day (P(label = 1 | the day's batch)),
-# p_history (P(label = 1 | the address's batches of the last 30 days up to the day)),
-# history_days (the days of that history on which the address was active).
-COLUMNS = ("alert_id", "address", "is_illicit", "p_day", "p_history", "history_days")
+# p_history (P(label = 1 | the address's batches of the last 30 days up to the day)), the same
+# two for the hidden class (p_illicit_day, p_illicit_history; the label states the class with
+# some noise), history_days (the days of that history on which the address was active).
+COLUMNS = (
+    "alert_id",
+    "address",
+    "is_illicit",
+    "p_day",
+    "p_history",
+    "p_illicit_day",
+    "p_illicit_history",
+    "history_days",
+)
 CEILINGS = {"p_day": "truth (one day)", "p_history": "truth (history)"}
 
 
@@ -29,17 +39,21 @@ def truth_key(network: str, day: dt.date, window_days: int) -> str:
 
 
 def read_truth(
-    zone: LandingZone, network: str, dates: list[dt.date], window_days: int
+    zone: LandingZone,
+    network: str,
+    dates: list[dt.date],
+    window_days: int,
+    columns: tuple[str, ...] = ("alert_id", "p_day", "p_history"),
 ) -> pl.DataFrame | None:
-    """alert_id, p_day and p_history for the alerts of ``dates``; None unless every date has
-    a truth file (a partial ceiling would be compared with other rows)."""
+    """``columns`` of the truth of the alerts of ``dates``; None unless every date has a truth
+    file (a partial ceiling would be compared with other rows)."""
     frames = []
     for day in dates:
         try:
             data = zone.read(truth_key(network, day, window_days))
         except MissingObjectError:
             return None
-        table = pq.read_table(io.BytesIO(data), columns=["alert_id", "p_day", "p_history"])
+        table = pq.read_table(io.BytesIO(data), columns=list(columns))
         frames.append(pl.from_arrow(table))
     return pl.concat(frames) if frames else None
 

@@ -7,7 +7,6 @@ code runs on chDB and on a cluster; Polars shapes the result into the fixed feat
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -15,15 +14,8 @@ from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
 from riskassets.checking import CheckOutcome
-from riskassets.features.spec import (
-    ALERT_FEATURES,
-    CLUSTER_FEATURES,
-    CLUSTER_OWN_FEATURES,
-    CLUSTER_TYPES,
-    SQL_ALERT_FEATURES,
-    SUSPECTED_TYPES,
-    TYPOLOGIES,
-)
+from riskassets.features import spec
+from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES, HISTORY_DAYS
 from riskassets.reporting import detached_head
 
 RAW_INPUTS = ("raw_alerts", "raw_features", "raw_clusters", "raw_money_flows", "raw_address_labels")
@@ -55,48 +47,48 @@ def require_partitions(
         raise MissingPartitionsError(network, missing, hint)
 
 
-def _float_features(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[pl.Expr]:
-    absent = [c for c in columns if c not in frame.columns]
+def _checked(frame: pl.DataFrame, keys: tuple[str, ...], features: tuple[str, ...]):
+    """The query result with exactly the keys and the feature list, in order; a column the
+    list names but the result lacks is an error, never a silent zero."""
+    absent = [c for c in features if c not in frame.columns]
     if absent:
         raise FeatureSchemaError(f"feature columns missing from the query result: {absent}")
-    # NULL (no SOT row for the address) becomes NaN: XGBoost's "missing", stored as Float32.
-    return [pl.col(c).cast(pl.Float32).fill_null(math.nan).alias(c) for c in columns]
+    return frame.select(*keys, *features)
 
 
-def _one_hot(column: str, prefix: str, values: tuple[str, ...]) -> list[pl.Expr]:
-    return [(pl.col(column) == v).cast(pl.Float32).alias(f"{prefix}_{v}") for v in values]
-
-
-def shape_alert_features(raw: pl.DataFrame) -> pl.DataFrame:
-    """The SQL result as the fixed feature list: keys, then ALERT_FEATURES in order."""
-    frame = raw.select(
-        "alert_id",
-        "address",
-        *_float_features(raw, SQL_ALERT_FEATURES),
-        *_one_hot("typology_type", "typology", TYPOLOGIES),
-        *_one_hot("suspected_address_type", "suspected", SUSPECTED_TYPES),
+def alert_features(
+    client: Client, network: str, day: dt.date, history_days: int = HISTORY_DAYS
+) -> pl.DataFrame:
+    """One row per alert of ``day``: keys, then ALERT_FEATURES in order (Float32, NaN)."""
+    query = warehouse.render_generated(
+        "features/alert_features",
+        select_list=spec.select_list(spec.ALERT_FEATURE_SPECS),
+        history_sot=spec.history_sot_aggregates(),
+        history_alerts=spec.history_alert_counts(),
     )
-    return frame.select("alert_id", "address", *ALERT_FEATURES)
-
-
-def alert_features(client: Client, network: str, day: dt.date) -> pl.DataFrame:
-    raw = warehouse.query_frame(
-        client, "features/alert_features", network=network, processing_date=day
+    raw = warehouse.frame_of(
+        client.query_arrow(
+            query,
+            parameters={
+                "network": network,
+                "processing_date": day,
+                "history_start": day - dt.timedelta(days=history_days),
+            },
+        )
     )
-    return shape_alert_features(raw)
+    return _checked(raw, ("alert_id", "address"), ALERT_FEATURES)
 
 
 def cluster_features(client: Client, network: str, day: dt.date) -> pl.DataFrame:
-    raw = warehouse.query_frame(
-        client, "features/cluster_features", network=network, processing_date=day
+    query = warehouse.render_generated(
+        "features/cluster_features",
+        select_list=spec.select_list(spec.CLUSTER_FEATURE_SPECS),
+        member_aggregates=spec.member_aggregates(),
     )
-    aggregated = [c for c in CLUSTER_FEATURES if c.startswith(("mean_", "max_"))]
-    frame = raw.select(
-        "cluster_id",
-        *_float_features(raw, CLUSTER_OWN_FEATURES + tuple(aggregated)),
-        *_one_hot("cluster_type", "type", CLUSTER_TYPES),
+    raw = warehouse.frame_of(
+        client.query_arrow(query, parameters={"network": network, "processing_date": day})
     )
-    return frame.select("cluster_id", *CLUSTER_FEATURES)
+    return _checked(raw, ("cluster_id",), CLUSTER_FEATURES)
 
 
 def write_day(client: Client, table: str, network: str, day: dt.date, frame: pl.DataFrame) -> None:
@@ -172,8 +164,11 @@ def alert_features_day(client: Client, network: str, day: dt.date) -> DayResult:
     expected = day_rows(client, "raw_alerts", network, day)
     outcome = feature_contract(frame, "alert_id", ALERT_FEATURES, expected)
     without_sot = int((frame["has_sot_features"] == 0).sum())
+    first_seen = int(frame["hist_sot_days"].is_nan().sum())
     outcome.metadata["alerts_without_sot_features"] = without_sot
-    return DayResult(day, {"alert_features": frame}, outcome, {"without_sot_features": without_sot})
+    outcome.metadata["alerts_without_history"] = first_seen
+    facts = {"without_sot_features": without_sot, "without_history": first_seen}
+    return DayResult(day, {"alert_features": frame}, outcome, facts)
 
 
 def cluster_features_day(client: Client, network: str, day: dt.date) -> DayResult:

@@ -18,6 +18,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from riskassets import warehouse
@@ -58,6 +59,17 @@ class ScoringModel:
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
         spec = models.MODELS[self.name]
         return models.predict(self.booster, frame, spec, self.calibration).astype(np.float32)
+
+    def explain(self, frame: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+        """Calibrated scores and their reason codes, from one TreeSHAP pass over the same
+        matrix: the contributions sum to the margin that the score is calibrated from."""
+        spec = models.MODELS[self.name]
+        contribs = models.contributions(self.booster, frame, spec.features)
+        score = self.calibration.apply(contribs.sum(axis=1)).astype(np.float32)
+        codes = models.reasons(contribs, models.matrix(frame, spec.features), spec.features)
+        reasons = pl.from_arrow(pa.table(codes))
+        assert isinstance(reasons, pl.DataFrame)
+        return score, reasons
 
 
 def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
@@ -119,11 +131,17 @@ def score_alerts(client: Client, network: str, day: dt.date) -> ScoredDay:
     scorer = promoted_model(network, "alert_scorer", day)
     ranker = promoted_model(network, "alert_ranker", day)
     alerts = day_features(client, "alert_features", "alert_id", network, day)
-    alert_score = scorer.predict(alerts)
+    alert_score, reasons = scorer.explain(alerts)
     ranker_score = ranker.predict(alerts)
     alert_scores = _stamp(
-        alerts.select("alert_id", "address").with_columns(
-            pl.Series("score", alert_score, dtype=pl.Float32)
+        pl.concat(
+            [
+                alerts.select("alert_id", "address").with_columns(
+                    pl.Series("score", alert_score, dtype=pl.Float32)
+                ),
+                reasons,
+            ],
+            how="horizontal",
         ),
         scorer,
     )
@@ -158,9 +176,16 @@ def score_clusters(client: Client, network: str, day: dt.date) -> ScoredDay:
     require_partitions(client, network, ("cluster_features",), [day], hint=_features_hint(day))
     model = promoted_model(network, "cluster_scorer", day)
     clusters = day_features(client, "cluster_features", "cluster_id", network, day)
+    cluster_score, reasons = model.explain(clusters)
     scores = _stamp(
-        clusters.select("cluster_id").with_columns(
-            pl.Series("score", model.predict(clusters), dtype=pl.Float32)
+        pl.concat(
+            [
+                clusters.select("cluster_id").with_columns(
+                    pl.Series("score", cluster_score, dtype=pl.Float32)
+                ),
+                reasons,
+            ],
+            how="horizontal",
         ),
         model,
     )
@@ -281,6 +306,9 @@ def score_and_write(
             raise ScoringError(message, outcomes)
         write_scores(client, network, scored)
         return scored, outcomes
+    except NoPromotedModelError as e:
+        record_batch(client, network, day, scope, "NO_MODEL", error=str(e))
+        raise
     except Exception as e:
         record_batch(
             client,
@@ -341,4 +369,29 @@ def record_batch(
 def top_alerts(client: Client, network: str, day: dt.date, limit: int = 20) -> pl.DataFrame:
     return warehouse.query_frame(
         client, "scoring/top_alerts", network=network, processing_date=day, limit=limit
+    )
+
+
+def reason_text(features: list[str], values: list[float], contributions: list[float]) -> str:
+    """Reason codes as an analyst reads them: ``feature = value (+log-odds)``, largest first;
+    a missing value (say, no history yet) shows as ``missing``."""
+    return "; ".join(
+        f"{f} = {'missing' if v != v else f'{v:.4g}'} (+{c:.2f})"
+        for f, v, c in zip(features, values, contributions, strict=True)
+    )
+
+
+def with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its reason arrays replaced by one readable ``reasons`` column."""
+    texts = [
+        reason_text(f, v, c)
+        for f, v, c in zip(
+            frame["reason_features"].to_list(),
+            frame["reason_values"].to_list(),
+            frame["reason_contributions"].to_list(),
+            strict=True,
+        )
+    ]
+    return frame.drop("reason_features", "reason_values", "reason_contributions").with_columns(
+        pl.Series("reasons", texts, dtype=pl.String)
     )

@@ -25,8 +25,9 @@ class GateDecision:
     status: str  # PROMOTED, NOT_PROMOTED or SKIPPED
     reasons: list[str]
     numbers: dict[str, float] = field(default_factory=dict)
-    # ERROR: the model or its data is unfit (the run fails); WARN: routine (not significantly
-    # better, or losing to the champion, or too little data): the champion stays, the run goes on.
+    # ERROR: the model is unfit (constant, surely below the baseline, miscalibrated): the run
+    # fails. WARN: routine (not surely better than the baseline or the champion, or too little
+    # data): the champion stays, the run goes on.
     severe: bool = False
 
     @property
@@ -69,7 +70,8 @@ def decide(
     ece: float | None = None,
     champion_note: str = "",
 ) -> GateDecision:
-    """The gate's decision, its reasons and its numbers (intervals included)."""
+    """The gate's decision, its reasons and its numbers (intervals included). ``ece`` is the
+    test rows' calibration error beyond chance (binary models)."""
     metric = _primary(ranking, rows)
     model_metric, baseline_metric = metric(rows.model), metric(rows.baseline)
     strata = np.unique(rows.day, return_inverse=True)[1] if ranking else None
@@ -99,8 +101,11 @@ def decide(
         f"vs_baseline_{primary}_low": vs_baseline.low,
         f"vs_baseline_{primary}_high": vs_baseline.high,
     }
-    if not np.isfinite(vs_baseline.estimate) or vs_baseline.estimate <= 0:
+    if not np.isfinite(vs_baseline.estimate) or vs_baseline.high < 0:
         error = True
+        reasons.append(f"{primary} surely below the baseline: {vs_baseline.describe()}")
+    elif vs_baseline.estimate <= 0:
+        warn = True
         reasons.append(f"{primary} does not beat the baseline: {vs_baseline.describe()}")
     elif not vs_baseline.low > 0:
         warn = True
@@ -114,7 +119,7 @@ def decide(
     )
     numbers |= {"model_roc_auc": model_auc, "baseline_roc_auc": baseline_auc}
     if not model_auc >= baseline_auc:
-        error = True
+        warn = True
         reasons.append(f"ROC AUC {model_auc:.4f} below the baseline's {baseline_auc:.4f}")
 
     if rows.champion is not None:
@@ -144,10 +149,12 @@ def decide(
         error = True
         reasons.append(f"predictions are constant (std {spread:.2e})")
     if ece is not None:
-        numbers["test_ece"] = ece
+        numbers["test_ece_excess"] = ece
         if not ece <= config.max_ece:
             error = True
-            reasons.append(f"test ECE {ece:.4f} above the bound {config.max_ece}")
+            reasons.append(
+                f"test calibration error {ece:.4f} beyond chance, above the bound {config.max_ece}"
+            )
     status = NOT_PROMOTED if error or warn else PROMOTED
     reasons.append(f"{len(rows.label)} unseen test rows, {positives} positive")
     return GateDecision(status, reasons, numbers, severe=error)

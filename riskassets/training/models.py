@@ -18,6 +18,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import xgboost as xgb
 
 from riskassets.training.calibration import Calibration
@@ -35,14 +36,17 @@ def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     return frame.select(features).cast(pl.Float32).to_numpy()
 
 
-def dmatrix(frame: pl.DataFrame, spec: ModelSpec) -> xgb.DMatrix:
+def dmatrix(
+    frame: pl.DataFrame, spec: ModelSpec, features: tuple[str, ...] | None = None
+) -> xgb.DMatrix:
     """Features, labels, label-confidence weights (binary models) and one query group per
     processing date (the ranker orders each day's queue)."""
+    features = features or spec.features
     dm = xgb.DMatrix(
-        matrix(frame, spec.features),
+        matrix(frame, features),
         label=frame["label"].to_numpy(),
         weight=frame["weight"].to_numpy() if spec.binary else None,
-        feature_names=list(spec.features),
+        feature_names=list(features),
         nthread=2,
     )
     if not spec.binary:
@@ -67,9 +71,9 @@ def ordered(frame: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
 
 def train_heldout(
     spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig
-) -> tuple[xgb.Booster, pl.DataFrame]:
+) -> tuple[xgb.Booster, pl.DataFrame, pl.DataFrame]:
     """The held-out fit on the train dates, early-stopped on their last dates; also returns
-    that validation slice (rows the trees did not train on)."""
+    the rows it trained on and that validation slice (rows the trees did not train on)."""
     fit, valid = split_validation(ordered(train_frame, spec), config.validation_days)
     booster = xgb.train(
         config.params(spec.objective, spec.eval_metric),
@@ -79,7 +83,7 @@ def train_heldout(
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
-    return booster, valid
+    return booster, fit, valid
 
 
 def rounds(booster: xgb.Booster) -> int:
@@ -87,11 +91,18 @@ def rounds(booster: xgb.Booster) -> int:
     return int(booster.best_iteration) + 1
 
 
-def refit(spec: ModelSpec, frame: pl.DataFrame, config: XGBConfig, n_rounds: int) -> xgb.Booster:
-    """The model that is promoted: every labelled row, the held-out fit's number of rounds."""
+def refit(
+    spec: ModelSpec,
+    frame: pl.DataFrame,
+    config: XGBConfig,
+    n_rounds: int,
+    features: tuple[str, ...] | None = None,
+) -> xgb.Booster:
+    """A fixed number of rounds on every row of ``frame``: the model that is promoted (every
+    labelled date, the held-out fit's rounds), or an ablation's fit (fewer features)."""
     return xgb.train(
         config.params(spec.objective, spec.eval_metric),
-        dmatrix(ordered(frame, spec), spec),
+        dmatrix(ordered(frame, spec), spec, features),
         num_boost_round=n_rounds,
         verbose_eval=False,
     )
@@ -120,3 +131,48 @@ def predict(
     if not spec.binary:
         return raw
     return (calibration or Calibration()).apply(raw)
+
+
+def contributions(booster: xgb.Booster, frame: pl.DataFrame, features: tuple[str, ...]):
+    """XGBoost's exact TreeSHAP contributions to the margin: (rows, features + 1), the last
+    column the bias; each row sums to its margin."""
+    if frame.height == 0:
+        return np.zeros((0, len(features) + 1), dtype=np.float32)
+    best = getattr(booster, "best_iteration", None)
+    dm = xgb.DMatrix(matrix(frame, features), feature_names=list(features), nthread=2)
+    return booster.predict(
+        dm, pred_contribs=True, iteration_range=(0, best + 1) if best is not None else (0, 0)
+    )
+
+
+def reasons(
+    contribs: np.ndarray, values: np.ndarray, features: tuple[str, ...], k: int = 3
+) -> dict[str, pa.ListArray]:
+    """Per row, the (at most) ``k`` features that pushed the score up most: their names,
+    values and contributions, largest first. A feature that pulled it down is no reason."""
+    per_feature = contribs[:, :-1]
+    rows, width = per_feature.shape
+    k = min(k, width)
+    if rows == 0:
+        empty = pa.array([], pa.list_(pa.float32()))
+        return {
+            "reason_features": pa.array([], pa.list_(pa.string())),
+            "reason_values": empty,
+            "reason_contributions": empty,
+        }
+    top = np.argpartition(-per_feature, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(per_feature, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    contribution = np.take_along_axis(per_feature, top, axis=1)
+    keep = contribution > 0
+    offsets = pa.array(np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32))
+    names = np.asarray(features, dtype=object)[top[keep]]
+    return {
+        "reason_features": pa.ListArray.from_arrays(offsets, pa.array(names, pa.string())),
+        "reason_values": pa.ListArray.from_arrays(
+            offsets, pa.array(np.take_along_axis(values, top, axis=1)[keep], pa.float32())
+        ),
+        "reason_contributions": pa.ListArray.from_arrays(
+            offsets, pa.array(contribution[keep], pa.float32())
+        ),
+    }

@@ -103,10 +103,9 @@ def heuristic_score(model: str, frame: pl.DataFrame) -> np.ndarray:
     highest severity in the cluster, confidence breaking ties (clusters)."""
     if model == "cluster_scorer":
         return frame["severity_max_ord"].to_numpy() * 10.0 + frame["confidence_avg"].to_numpy()
-    return (
-        frame["severity_ord"].to_numpy().astype(np.float64) * 1_000.0
-        + frame["alert_confidence"].to_numpy() * frame["log_volume_usd"].to_numpy()
-    )
+    return frame["severity_ord"].to_numpy().astype(np.float64) * 1_000.0 + frame[
+        "alert_confidence"
+    ].to_numpy() * np.log1p(frame["volume_usd"].to_numpy())
 
 
 def score_metrics(
@@ -204,7 +203,7 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
             seconds=time.perf_counter() - started,
         )
 
-    heldout, validation = models.train_heldout(spec, train, request.xgb)
+    heldout, fitted, validation = models.train_heldout(spec, train, request.xgb)
     n_rounds = models.rounds(heldout)
     heldout_map = None
     if spec.binary:
@@ -220,9 +219,11 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         scores["champion"] = champion_scores
     scores |= _truth(request, spec, test)
     evaluation = evaluate(spec, test, scores)
+    evaluation["groups"] = group_importance(spec, heldout, test)
+    evaluation["ablation"] = ablation(spec, fitted, test, request.xgb, n_rounds)
 
     unseen = (test["seen"] == 0).to_numpy()
-    ece = evaluation["all"]["metrics"]["ece"]["model"] if spec.binary else None
+    ece = evaluation["all"]["metrics"]["ece_excess"]["model"] if spec.binary else None
     decision = gate.decide(
         spec.primary_metric,
         not spec.binary,
@@ -297,6 +298,7 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         y_test,
         {k: v for k, v in scores.items() if k in ("model", "baseline", "truth_day")},
         scores["model"] if spec.binary else None,
+        evaluation.get("groups"),
     )
     result.version = registry.log_model(
         request.network,
@@ -311,15 +313,70 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         drift_reference(spec, final, train, scores["model"]),
         plots,
         description=version_description(spec, request.as_of, decision),
+        extra_files={
+            "evaluation.json": evaluation,
+            "ablation.json": {"rows_cap": ABLATION_ROWS, "table": evaluation["ablation"]},
+        },
     )
     registry.record_decision(request.network, spec.name, result.version, decision)
     result.seconds = time.perf_counter() - started
     return result
 
 
+def group_importance(spec: models.ModelSpec, booster, test: pl.DataFrame) -> dict[str, float]:
+    """Mean absolute TreeSHAP contribution of each feature group on the test rows."""
+    contribs = np.abs(models.contributions(booster, test, spec.features)[:, :-1]).mean(axis=0)
+    totals: dict[str, float] = {}
+    for name, value in zip(spec.features, contribs, strict=True):
+        group = spec.groups[name]
+        totals[group] = totals.get(group, 0.0) + float(value)
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+# The ablation fits train on at most this many rows (every n-th row of the held-out fit's):
+# a short table, at a small fraction of the training time.
+ABLATION_ROWS = 150_000
+
+
+def ablation(
+    spec: models.ModelSpec,
+    fitted: pl.DataFrame,
+    test: pl.DataFrame,
+    config: XGBConfig,
+    n_rounds: int,
+) -> list[dict]:
+    """The primary metric on the unseen test rows with every feature group, and without
+    each one in turn (same rows, same rounds): what each group earns."""
+    rows = fitted.gather_every(-(-fitted.height // ABLATION_ROWS)) if fitted.height else fitted
+    unseen = test.filter(pl.col("seen") == 0)
+    if unseen.height == 0 or unseen["label"].n_unique() < 2:
+        return []
+
+    def metric(features: tuple[str, ...]) -> float:
+        booster = models.refit(spec, rows, config, n_rounds, features)
+        score = models.margin(booster, unseen, features).astype(np.float64)
+        return score_metrics(spec, unseen, score, probability=False)[spec.primary_metric]
+
+    full = metric(spec.features)
+    table = [{"without": "nothing", "features": len(spec.features), "metric": full, "loss": 0.0}]
+    for group in dict.fromkeys(spec.groups.values()):
+        kept = tuple(f for f in spec.features if spec.groups[f] != group)
+        value = metric(kept)
+        table.append(
+            {"without": group, "features": len(kept), "metric": value, "loss": full - value}
+        )
+    return table
+
+
 def flat_metrics(evaluation: dict) -> dict[str, float]:
-    """``{contender}_{subset}_{metric}`` (model: ``test_…``) and row counts, for MLflow."""
-    flat: dict[str, float] = {}
+    """``{contender}_{subset}_{metric}`` (model: ``test_…``), row counts, the ablation and the
+    group importance, for MLflow."""
+    flat: dict[str, float] = {
+        f"ablation_without_{row['without']}": row["metric"]
+        for row in evaluation.get("ablation", [])
+        if row["metric"] == row["metric"]  # not NaN
+    }
+    flat |= {f"importance_{g}": v for g, v in evaluation.get("groups", {}).items()}
     for subset in SUBSETS:
         part = evaluation.get(subset)
         if not part:

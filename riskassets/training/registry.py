@@ -165,15 +165,31 @@ def _importance(spec: ModelSpec, booster: xgb.Booster):
     return fig
 
 
+def _group_importance(spec: ModelSpec, groups: dict[str, float]):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = list(groups)[::-1]
+    ax.barh(names, [groups[n] for n in names])
+    ax.set(
+        xlabel="mean |TreeSHAP contribution| to the log-odds (test rows)",
+        title=f"{spec.name}: importance by feature group",
+    )
+    fig.tight_layout()
+    return fig
+
+
 def figures(
     spec: ModelSpec,
     booster: xgb.Booster,
     y: np.ndarray,
     scores: dict[str, np.ndarray],
     probability: np.ndarray | None,
+    groups: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The plots logged with a version: curves (with the baseline), reliability, importance."""
+    """The plots logged with a version: curves (with the baseline), reliability, importance
+    by feature and by feature group."""
     out = {"feature_importance.png": _importance(spec, booster)}
+    if groups:
+        out["feature_group_importance.png"] = _group_importance(spec, groups)
     if len(np.unique(y)) > 1:
         out["pr_roc_curves.png"] = _curves(spec, y, scores)
     if probability is not None and len(y):
@@ -194,6 +210,7 @@ def log_model(
     reference: dict,
     plots: dict[str, Any],
     description: str = "",
+    extra_files: dict[str, Any] | None = None,
 ) -> Any:
     """Log one model to a nested MLflow run and register it; returns the model version."""
     sample = example.select(spec.features).head(5)
@@ -206,6 +223,8 @@ def log_model(
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
         mlflow.log_dict(reference, REFERENCE_FILE)
         mlflow.log_dict(calibration_map.as_dict(), calibration.FILE)
+        for name, content in (extra_files or {}).items():
+            mlflow.log_dict(content, name)
         mlflow.log_text(bytes(heldout.save_raw("json")).decode(), HELDOUT_FILE)
         for name, fig in plots.items():
             mlflow.log_figure(fig, name)

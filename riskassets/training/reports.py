@@ -55,6 +55,17 @@ def metric_rows(evaluation: dict) -> list[tuple]:
     return rows
 
 
+ABLATION_HEADER = ["without", "features", "unseen metric", "loss"]
+
+
+def ablation_rows(evaluation: dict) -> list[tuple]:
+    """The ablation table: the unseen primary metric without each feature group in turn."""
+    return [
+        (row["without"], row["features"], row["metric"], row["loss"])
+        for row in evaluation.get("ablation", [])
+    ]
+
+
 def model_checks(
     model: str,
     status: str,
@@ -93,16 +104,17 @@ def model_checks(
         ]
     all_rows = evaluation["all"]["metrics"]
     if spec.binary:
-        ece = all_rows["ece"]["model"]
+        ece, excess = all_rows["ece"]["model"], all_rows["ece_excess"]["model"]
         outcomes.append(
             CheckOutcome(
                 "calibration",
-                ece is not None and ece <= gate.max_ece,
-                f"test ECE {ece:.4f} (bound {gate.max_ece}); Brier "
-                f"{all_rows['brier']['model']:.4f}, log loss {all_rows['log_loss']['model']:.4f} "
-                f"on {evaluation['all']['rows']} test rows",
+                excess is not None and excess <= gate.max_ece,
+                f"test ECE {ece:.4f}, of which {excess:.4f} beyond what chance gives on "
+                f"{evaluation['all']['rows']} rows (bound {gate.max_ece}); Brier "
+                f"{all_rows['brier']['model']:.4f}, log loss {all_rows['log_loss']['model']:.4f}",
                 {
                     "ece": ece,
+                    "ece_beyond_chance": excess,
                     "brier": all_rows["brier"]["model"],
                     "log_loss": all_rows["log_loss"]["model"],
                     "brier_truth_day": all_rows["brier"].get("truth_day"),
@@ -173,8 +185,13 @@ def models_report(network: str, decisions: list[dict]) -> str:
                 f"{mapping['intercept']:.3f}, fitted on {mapping['rows']} rows the trees did "
                 f"not see{'; ' + mapping['note'] if mapping.get('note') else ''}"
             )
-        rows = metric_rows(json.loads(latest["evaluation"] or "{}"))
+        evaluation = json.loads(latest["evaluation"] or "{}")
+        rows = metric_rows(evaluation)
         if rows:
             out.append(text_table(HEADER, rows).replace("\n", "\n  ").join(["  ", ""]))
+        if evaluation.get("ablation"):
+            out.append(f"  ablation ({MODELS[model].primary_metric} on the unseen test rows):")
+            table = text_table(ABLATION_HEADER, ablation_rows(evaluation))
+            out.append(table.replace("\n", "\n  ").join(["  ", ""]))
         out.append("")
     return "\n".join(out)

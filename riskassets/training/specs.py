@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from riskassets.features.spec import (
     ALERT_FEATURES,
+    ALERT_GROUPS,
     ALERT_SCHEMA_HASH,
     CLUSTER_FEATURES,
+    CLUSTER_GROUPS,
     CLUSTER_SCHEMA_HASH,
 )
 
@@ -24,6 +26,11 @@ class ModelSpec:
     eval_metric: str
     primary_metric: str
     baseline: str
+
+    @property
+    def groups(self) -> dict[str, str]:
+        """Feature name → feature group (the ablation's and the importance plot's unit)."""
+        return ALERT_GROUPS if self.entity == "alerts" else CLUSTER_GROUPS
 
     @property
     def binary(self) -> bool:

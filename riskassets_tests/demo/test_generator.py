@@ -149,6 +149,8 @@ def test_truth_columns(batch: DayBatch):
             ("is_illicit", pa.bool_()),
             ("p_day", pa.float64()),
             ("p_history", pa.float64()),
+            ("p_illicit_day", pa.float64()),
+            ("p_illicit_history", pa.float64()),
             ("history_days", pa.uint16()),
         ]
     )

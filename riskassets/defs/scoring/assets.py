@@ -1,70 +1,88 @@
-"""Daily risk scores of one network: alert scores, the review ranking, cluster scores."""
+"""Daily risk scores of one network: alert scores with the review ranking, and cluster scores."""
 
 import datetime as dt
 
 import dagster as dg
 
 from riskassets.defs.automation import after_upstream
-from riskassets.defs.checks import check_spec, to_result
+from riskassets.defs.checks import check_spec
+from riskassets.defs.ranges import Day, Rejected, Skipped, run_range
 from riskassets.defs.resources import ModelRegistryResource, WarehouseResource
 from riskassets.defs.sot.assets import OWNERS
 from riskassets.defs.sot.partitions import daily_partitions
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
-from riskassets.training.config import MODEL_NAMES
 
 DESCRIPTIONS = {
     "alert_scores": "Every alert of the day scored by the newest promoted alert_scorer trained "
-    "before the day (probability that the alert is on a high-risk address); the model version "
-    "is stored per row. Also records one batch_metadata row per date (COMPLETED or FAILED).",
+    "before the day: the calibrated probability that the alert is on a high-risk address, with "
+    "its three reason codes (TreeSHAP); the model version is stored per row. Written together "
+    "with alert_rankings; one batch_metadata row per date (COMPLETED or FAILED).",
     "alert_rankings": "The day's review queue from the newest promoted alert_ranker trained "
-    "before the day: rank 1 is reviewed first; ranks are a permutation of 1..N.",
+    "before the day: rank 1 is reviewed first; ranks are a permutation of 1..N. Written "
+    "together with alert_scores.",
     "cluster_scores": "Every cluster of the day scored by the newest promoted cluster_scorer "
-    "trained before the day.",
+    "trained before the day: the calibrated probability that the cluster is high risk, with "
+    "its three reason codes.",
 }
 CHECKS = {
-    ("alert_scores", "coverage"): "Every alert (and cluster) of the day scored exactly once.",
+    ("alert_scores", "coverage"): "Every alert of the day scored and ranked exactly once.",
     ("alert_scores", "score_range"): "Every score in [0, 1].",
     ("alert_rankings", "rank_permutation"): "Ranks are a permutation of 1..N.",
     ("alert_scores", "drift"): "PSI of the features carrying most of the model's importance "
     "against its training reference, and of the day's scores against its test-set scores: "
     "WARN from 0.1, ERROR from 0.25. Surfaced, never blocking.",
+    ("cluster_scores", "coverage"): "Every cluster of the day scored exactly once.",
+    ("cluster_scores", "score_range"): "Every score in [0, 1].",
+}
+# The inputs of each output: the day's features, and the model trained before the day (found
+# in the registry; declared one day back for lineage, and automation does not wait for it).
+INPUTS = {
+    "alert_scores": ("alert_features", "alert_scorer"),
+    "alert_rankings": ("alert_features", "alert_ranker"),
+    "cluster_scores": ("cluster_features", "cluster_scorer"),
 }
 
 
-def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
-    keys = {name: dg.AssetKey([network.name, name]) for name in DESCRIPTIONS}
-    features = [dg.AssetKey([network.name, n]) for n in ("alert_features", "cluster_features")]
-    model_keys = [dg.AssetKey([network.name, m]) for m in MODEL_NAMES]
-    # Scores of D use the newest promoted model trained before D, found in the registry; the
-    # edge is declared (one day back) for lineage, and automation does not wait for it.
+def _spec(network: Network, name: str) -> dg.AssetSpec:
+    features, model = (dg.AssetKey([network.name, n]) for n in INPUTS[name])
     before = dg.TimeWindowPartitionMapping(
         start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
     )
-    deps = [*features, *(dg.AssetDep(k, partition_mapping=before) for k in model_keys)]
-    automation = after_upstream(ignore=dg.AssetSelection.assets(*model_keys))
+    return dg.AssetSpec(
+        dg.AssetKey([network.name, name]),
+        deps=[dg.AssetDep(features), dg.AssetDep(model, partition_mapping=before)],
+        description=DESCRIPTIONS[name],
+        group_name="scoring",
+        kinds={"xgboost", "clickhouse", "polars"},
+        owners=OWNERS,
+        tags={"network": network.name},
+        automation_condition=after_upstream(ignore=dg.AssetSelection.assets(model)),
+    )
+
+
+def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
+    return [
+        _scoring_asset(network, "alerts", ("alert_scores", "alert_rankings")),
+        _scoring_asset(network, "clusters", ("cluster_scores",)),
+    ]
+
+
+def _scoring_asset(network: Network, scope: str, names: tuple[str, ...]) -> dg.AssetsDefinition:
+    keys = {name: dg.AssetKey([network.name, name]) for name in names}
+    partitions = daily_partitions(network)
 
     @dg.multi_asset(
-        name=f"{network.name}_scores",
-        specs=[
-            dg.AssetSpec(
-                key,
-                deps=deps,
-                description=DESCRIPTIONS[name],
-                group_name="scoring",
-                kinds={"xgboost", "clickhouse", "polars"},
-                owners=OWNERS,
-                tags={"network": network.name},
-                automation_condition=automation,
-            )
-            for name, key in keys.items()
-        ],
+        name=f"{network.name}_{scope}_scores",
+        specs=[_spec(network, name) for name in names],
         check_specs=[
-            check_spec(keys[asset], check, text, blocking=check != "drift")
+            check_spec(keys[asset], check, text, partitions, blocking=check != "drift")
             for (asset, check), text in CHECKS.items()
+            if asset in keys
         ],
-        partitions_def=daily_partitions(network),
+        partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
     )
     def scores(
         context: dg.AssetExecutionContext,
@@ -76,66 +94,38 @@ def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
 
         model_registry.activate()
         client = warehouse.get_client()
-        last, outcomes, partitions = None, [], 0
-        for partition_key in context.partition_keys:
+
+        def produce(partition_key: str) -> Day:
             day = dt.date.fromisoformat(partition_key)
             try:
-                scored, outcomes = score.score_and_write(client, network.name, day)
+                scored, outcomes = score.score_and_write(client, network.name, day, scope)
+            except score.NoPromotedModelError as e:
+                raise Skipped(str(e)) from e
             except score.ScoringError as e:
-                for outcome in e.outcomes:  # the failing output checks, shown in the UI
-                    yield _check_result(keys, outcome, partition_key)
-                raise dg.Failure(description=f"scores {partition_key}: {e}") from e
-            except Exception as e:
-                raise dg.Failure(description=f"scores {partition_key}: {e}") from e
-            context.log.info(
-                f"scores {partition_key}: {scored.alerts} alerts, {scored.clusters} clusters "
-                f"with {', '.join(m.label for m in scored.models.values())} "
-                f"({scored.seconds:.2f}s)"
-            )
-            # Only the last day shows in the metadata: keep it alone, not every day's frames.
-            last, partitions = scored, partitions + 1
-
-        assert last is not None
-        metadata = _metadata(last, partitions)
-        by_asset: dict[str, list] = {name: [] for name in keys}
-        for outcome in outcomes:
-            by_asset[_asset_of(outcome.name)].append(
-                _check_result(keys, outcome, last.day.isoformat())
-            )
-        for name, key in keys.items():
-            yield dg.MaterializeResult(
-                asset_key=key, metadata=metadata[name], check_results=by_asset[name]
+                raise Rejected(str(e), [(_key_of(keys, o.name), o) for o in e.outcomes]) from e
+            return Day(
+                metadata={key: _metadata(name, scored) for name, key in keys.items()},
+                checks=[(_key_of(keys, o.name), o) for o in outcomes],
+                message=f"{scope} scores {partition_key}: {scored.inputs} {scope} with "
+                f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s)",
             )
 
-    return [scores]
+        yield from run_range(context, produce, f"{scope} scores")
+
+    return scores
 
 
-def _asset_of(check: str) -> str:
-    return next(asset for asset, name in CHECKS if name == check)
+def _key_of(keys: dict, check: str) -> dg.AssetKey:
+    return keys[next(asset for asset, name in CHECKS if name == check and asset in keys)]
 
 
-def _check_result(keys, outcome, partition_key: str) -> dg.AssetCheckResult:
-    return to_result(keys[_asset_of(outcome.name)], outcome, partition=partition_key)
+def _metadata(name: str, scored) -> dict:
+    from riskassets.scoring.score import with_reasons
 
-
-def _metadata(scored, partitions: int) -> dict[str, dict]:
-    scores = scored.alert_scores["score"]
-    summary = {
-        "count": scores.len(),
-        "mean": scores.mean(),
-        "p50": scores.quantile(0.5),
-        "p90": scores.quantile(0.9),
-        "p99": scores.quantile(0.99),
-        "share_above_0.5": (scores > 0.5).mean(),
-    }
-    top = (
-        scored.rankings.head(10)
-        .join(scored.alert_scores, on="alert_id", how="left", suffix="_scorer")
-        .select("rank", "alert_id", "address", "score", "ranker_score", "model_version")
-    )
-    common = {
+    frame = scored.outputs[name]
+    metadata = {
         "processing_date": dg.MetadataValue.text(scored.day.isoformat()),
-        "partitions": dg.MetadataValue.int(partitions),
+        "dagster/row_count": dg.MetadataValue.int(frame.height),
         "model_versions": dg.MetadataValue.json(
             {
                 m.name: {"version": m.version, "as_of": m.as_of.isoformat()}
@@ -144,25 +134,40 @@ def _metadata(scored, partitions: int) -> dict[str, dict]:
         ),
         "duration_s": dg.MetadataValue.float(round(scored.seconds, 3)),
     }
-    return {
-        "alert_scores": {
-            **common,
-            "dagster/row_count": dg.MetadataValue.int(scored.alert_scores.height),
-            "score_distribution": dg.MetadataValue.md(
-                markdown_rows(["statistic", "value"], [(k, v) for k, v in summary.items()])
-            ),
-            "top_10_to_review": dg.MetadataValue.md(markdown_preview(top, rows=10)),
-        },
-        "alert_rankings": {
-            **common,
-            "dagster/row_count": dg.MetadataValue.int(scored.rankings.height),
-            "top_10_to_review": dg.MetadataValue.md(markdown_preview(top, rows=10)),
-        },
-        "cluster_scores": {
-            **common,
-            "dagster/row_count": dg.MetadataValue.int(scored.cluster_scores.height),
-            "preview": dg.MetadataValue.md(
-                markdown_preview(scored.cluster_scores.sort("score", descending=True))
-            ),
-        },
-    }
+    if "score" in frame.columns:
+        scores = frame["score"]
+        summary = {
+            "count": scores.len(),
+            "mean": scores.mean(),
+            "p50": scores.quantile(0.5),
+            "p90": scores.quantile(0.9),
+            "p99": scores.quantile(0.99),
+            "share_above_0.5": (scores > 0.5).mean(),
+        }
+        metadata["score_distribution"] = dg.MetadataValue.md(
+            markdown_rows(["statistic", "value"], list(summary.items()))
+        )
+    if scored.scope == "alerts":
+        top = (
+            scored.outputs["alert_rankings"]
+            .head(10)
+            .join(scored.outputs["alert_scores"], on="alert_id", how="left")
+            .select(
+                "rank",
+                "alert_id",
+                "score",
+                "ranker_score",
+                "reason_features",
+                "reason_values",
+                "reason_contributions",
+            )
+        )
+        metadata["top_10_to_review"] = dg.MetadataValue.md(
+            markdown_preview(with_reasons(top), rows=10, width=160)
+        )
+    else:
+        top = with_reasons(frame.sort("score", descending=True).head(10))
+        metadata["top_10_clusters"] = dg.MetadataValue.md(
+            markdown_preview(top.select("cluster_id", "score", "reasons"), rows=10, width=160)
+        )
+    return metadata

@@ -5,15 +5,15 @@ table and only then replaces the partitions. A partition range runs in one run.
 """
 
 import datetime as dt
-import time
 
 import dagster as dg
 
 from riskassets.defs.automation import RAW_FRESHNESS
+from riskassets.defs.ranges import Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource
 from riskassets.defs.sot import checks
 from riskassets.defs.sot.partitions import daily_partitions
-from riskassets.reporting import markdown_preview, markdown_rows
+from riskassets.reporting import markdown_preview
 from riskassets.settings import Network
 from riskassets.sot.batch import BatchError
 from riskassets.sot.ingest import ContractViolation, IngestedDay, ingest_day
@@ -56,7 +56,9 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
             )
             for asset, key in keys.items()
         ],
-        check_specs=[checks.contract_check_spec(key) for key in keys.values()],
+        check_specs=[
+            checks.contract_check_spec(key, daily_partitions(network)) for key in keys.values()
+        ],
         partitions_def=daily_partitions(network),
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
@@ -66,65 +68,49 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
     ):
         selected = [a for a, k in keys.items() if k in context.selected_asset_keys]
         zone, client = landing.get_zone(), warehouse.get_client()
-        started = time.perf_counter()
-        days: list[IngestedDay] = []
-        for partition_key in context.partition_keys:
+
+        def produce(partition_key: str) -> Day:
             batch = BatchRef(
                 network.name, dt.date.fromisoformat(partition_key), network.window_days
             )
             context.log.info(f"{batch.batch_id}: reading {zone.url}/{batch.prefix}")
             try:
                 day = ingest_day(zone, client, batch, selected)
-            except BatchError as e:
-                raise dg.Failure(description=str(e), metadata={"batch": batch.batch_id}) from e
             except ContractViolation as e:
-                # Every table's contract shows in the UI; then the run stops, nothing written.
-                for asset, outcome in e.outcomes.items():
-                    yield checks.contract_result(keys[asset], outcome, batch)
-                raise dg.Failure(description=str(e), metadata={"batch": batch.batch_id}) from e
+                # Every table's contract shows in the UI; nothing of the batch was written.
+                raise Rejected(
+                    str(e),
+                    [(keys[a], checks.contract_outcome(o, batch)) for a, o in e.outcomes.items()],
+                ) from e
             for warning in day.warnings:
                 context.log.warning(f"{batch.batch_id}: {warning}")
-            context.log.info(
-                f"{batch.batch_id}: replaced partitions "
+            return Day(
+                metadata={keys[a]: _metadata(a, day) for a in selected},
+                checks=[
+                    (keys[a], checks.contract_outcome(day.outcomes[a], batch)) for a in selected
+                ],
+                message=f"{batch.batch_id}: replaced partitions "
                 + ", ".join(f"{a}={n}" for a, n in day.row_counts.items())
                 + f" (read and check {day.read_seconds:.1f}s, finish and swap "
-                + f"{day.write_seconds:.1f}s)"
+                + f"{day.write_seconds:.1f}s)",
             )
-            days.append(day)
 
-        seconds = time.perf_counter() - started
-        last = days[-1]
-        for asset in selected:
-            yield dg.MaterializeResult(
-                asset_key=keys[asset],
-                metadata=_metadata(asset, days, seconds),
-                check_results=[
-                    checks.contract_result(keys[asset], last.outcomes[asset], last.batch, len(days))
-                ],
-            )
+        yield from run_range(context, produce, f"{network.name} batch", errors=(BatchError,))
 
     return raw_sot
 
 
-def _metadata(asset: str, days: list[IngestedDay], seconds: float) -> dict:
-    counts = [(d.batch.processing_date.isoformat(), d.row_counts[asset]) for d in days]
-    last = days[-1]
+def _metadata(asset: str, day: IngestedDay) -> dict:
     metadata: dict = {
-        "dagster/row_count": dg.MetadataValue.int(sum(n for _, n in counts)),
-        "batch_ids": dg.MetadataValue.text(", ".join(d.batch.batch_id for d in days)),
-        "partitions": dg.MetadataValue.int(len(days)),
-        "duration_s": dg.MetadataValue.float(round(seconds, 3)),
-        "rows_per_day": dg.MetadataValue.md(markdown_rows(["processing_date", "rows"], counts)),
-        "batch_row_counts": dg.MetadataValue.json(last.row_counts),
+        "dagster/row_count": dg.MetadataValue.int(day.row_counts[asset]),
+        "batch_id": dg.MetadataValue.text(day.batch.batch_id),
+        "batch_row_counts": dg.MetadataValue.json(day.row_counts),
+        "duration_s": dg.MetadataValue.float(round(day.read_seconds + day.write_seconds, 3)),
         "preview": dg.MetadataValue.md(
-            markdown_preview(last.previews[asset], total_rows=last.row_counts[asset])
+            markdown_preview(day.previews[asset], total_rows=day.row_counts[asset])
         ),
     }
     spec = TABLES_BY_ASSET[asset]
     if spec.in_batch:
-        metadata["sha256"] = dg.MetadataValue.md(
-            markdown_rows(
-                ["batch", "sha256"], [(d.batch.batch_id, d.sha256[spec.file_name]) for d in days]
-            )
-        )
+        metadata["sha256"] = dg.MetadataValue.text(day.sha256[spec.file_name])
     return metadata

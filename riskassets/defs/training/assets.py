@@ -1,4 +1,4 @@
-"""The out-of-time training set of one network, partitioned by as-of date."""
+"""The out-of-time training set and the three models of one network, by as-of date."""
 
 import datetime as dt
 import time
@@ -6,7 +6,8 @@ import time
 import dagster as dg
 
 from riskassets.defs.automation import weekly_retrain
-from riskassets.defs.checks import check_spec, to_result
+from riskassets.defs.checks import check_spec
+from riskassets.defs.ranges import Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
 from riskassets.defs.sot.assets import OWNERS
 from riskassets.defs.sot.partitions import daily_partitions
@@ -30,7 +31,13 @@ from riskassets.training.dataset import (
     window,
     write_training_set,
 )
-from riskassets.training.reports import HEADER, metric_rows, model_checks
+from riskassets.training.reports import (
+    ABLATION_HEADER,
+    HEADER,
+    ablation_rows,
+    metric_rows,
+    model_checks,
+)
 from riskassets.training.specs import MODELS
 
 CHECKS = {
@@ -43,89 +50,99 @@ CHECKS = {
     "address_overlap": "Addresses alerted in both train and test (reported, not blocking).",
 }
 BLOCKING = {"leakage"}
+DESCRIPTION = (
+    "As of date D: the alerts and clusters of the trailing train_days dates up to D, with their "
+    "features as computed on their own dates and their labels as known at D (mature labels), "
+    "split out of time: the last test_days dates are the test set, and a test row is unseen "
+    "when its address was not alerted on a train date and had no label before the test dates. "
+    "Stored in training_alerts / training_clusters, so the models of D and their evaluation "
+    "read exactly the same rows. Leakage is a blocking check: a leaking set is not written. "
+    "Class balance is reported per entity: a short entity skips its own models only."
+)
 
 
 def build_training_assets(network: Network, config: SplitConfig) -> list[dg.AssetsDefinition]:
     key = dg.AssetKey([network.name, "training_set"])
-    # The training set of D reads the trailing train_days partitions up to D: declared to
-    # Dagster so the UI shows it and backfills order it.
+    partitions = daily_partitions(network)
+    # The training set of D reads the features of the trailing train_days partitions up to D
+    # and the labels snapshots of D and of the last train date: declared to Dagster so the UI
+    # shows it and backfills order it.
     trailing = dg.TimeWindowPartitionMapping(
         start_offset=-(config.train_days - 1),
         end_offset=0,
         allow_nonexistent_upstream_partitions=True,
     )
-    # Features of each date of the window; the labels snapshot of D (and of the last train
-    # date, which decides which test rows are unseen).
     upstream = ("alert_features", "cluster_features", "raw_address_labels")
 
-    @dg.asset(
-        key=key,
-        deps=[
-            dg.AssetDep(dg.AssetKey([network.name, name]), partition_mapping=trailing)
-            for name in upstream
+    @dg.multi_asset(
+        name=f"{network.name}_training_set",
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=[
+                    dg.AssetDep(dg.AssetKey([network.name, name]), partition_mapping=trailing)
+                    for name in upstream
+                ],
+                description=DESCRIPTION,
+                group_name="training",
+                kinds={"clickhouse", "polars"},
+                owners=OWNERS,
+                tags={"network": network.name},
+                automation_condition=weekly_retrain(),
+                metadata={
+                    "train_days": config.train_days,
+                    "test_days": config.test_days,
+                    "alert_schema_hash": ALERT_SCHEMA_HASH,
+                    "cluster_schema_hash": CLUSTER_SCHEMA_HASH,
+                },
+            )
         ],
-        group_name="training",
-        kinds={"clickhouse", "polars"},
-        owners=OWNERS,
-        tags={"network": network.name},
-        partitions_def=daily_partitions(network),
-        backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=[
-            check_spec(key, name, text, blocking=name in BLOCKING) for name, text in CHECKS.items()
+            check_spec(key, name, text, partitions, blocking=name in BLOCKING)
+            for name, text in CHECKS.items()
         ],
-        automation_condition=weekly_retrain(),
-        metadata={
-            "train_days": config.train_days,
-            "test_days": config.test_days,
-            "alert_schema_hash": ALERT_SCHEMA_HASH,
-            "cluster_schema_hash": CLUSTER_SCHEMA_HASH,
-        },
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        """As of date D: the alerts and clusters of the trailing train_days dates up to D,
-        with their features as computed on their own dates and their labels as known at D
-        (mature labels), split out of time (the last test_days dates are the test set; a test
-        row is unseen when its address was not alerted on a train date and had no label
-        before the test dates). Stored in training_alerts / training_clusters, so the models
-        of D and their evaluation read exactly the same rows. Leakage is a blocking check: a
-        leaking set is not written. Class balance is reported per entity: a short entity
-        skips its own models only."""
         client = warehouse.get_client()
-        started = time.perf_counter()
-        sets: list[TrainingSet] = []
-        for partition_key in context.partition_keys:
+
+        def produce(partition_key: str) -> Day:
+            started = time.perf_counter()
             as_of = dt.date.fromisoformat(partition_key)
-            try:
-                ts = build_training_set(client, network.name, as_of, network.start_date, config)
-            except (MissingPartitionsError, ValueError) as e:
-                raise dg.Failure(description=f"training_set {partition_key}: {e}") from e
+            ts = build_training_set(client, network.name, as_of, network.start_date, config)
             outcomes = check_training_set(ts, config)
             failed = [o for o in outcomes if o.blocking and not o.passed]
             if failed:
-                for outcome in outcomes:
-                    yield to_result(key, outcome, as_of=partition_key)
-                raise dg.Failure(
-                    description=f"training_set {partition_key} not written: "
-                    + " | ".join(o.description for o in failed)
+                raise Rejected(
+                    "not written: " + " | ".join(o.description for o in failed),
+                    [(key, o) for o in outcomes],
                 )
             write_training_set(client, network.name, ts)
-            context.log.info(f"training_set {partition_key}: {_summary(ts)}")
-            sets.append(ts)
-        last = sets[-1]  # its outcomes are the loop's last `outcomes`
-        yield dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(last.alerts.height),
-                "as_of_dates": dg.MetadataValue.text(", ".join(s.as_of.isoformat() for s in sets)),
-                "train_dates": dg.MetadataValue.text(_span(last.window.train_dates)),
-                "test_dates": dg.MetadataValue.text(_span(last.window.test_dates)),
-                "counts": dg.MetadataValue.md(_counts(last)),
-                "duration_s": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
-                "preview": dg.MetadataValue.md(markdown_preview(last.alerts)),
-            },
-            check_results=[to_result(key, o, as_of=last.as_of.isoformat()) for o in outcomes],
+            return Day(
+                metadata={key: _training_metadata(ts, time.perf_counter() - started)},
+                checks=[(key, o) for o in outcomes],
+                message=f"training_set {partition_key}: {_summary(ts)}",
+            )
+
+        yield from run_range(
+            context, produce, "training_set", errors=(MissingPartitionsError, ValueError)
         )
 
     return [training_set]
+
+
+def _training_metadata(ts: TrainingSet, seconds: float) -> dict:
+    return {
+        "dagster/row_count": dg.MetadataValue.int(ts.alerts.height),
+        "clusters": dg.MetadataValue.int(ts.clusters.height),
+        "train_dates": dg.MetadataValue.text(_span(ts.window.train_dates)),
+        "test_dates": dg.MetadataValue.text(_span(ts.window.test_dates)),
+        "counts": dg.MetadataValue.md(_counts(ts)),
+        "duration_s": dg.MetadataValue.float(round(seconds, 3)),
+        "preview": dg.MetadataValue.md(markdown_preview(ts.alerts)),
+    }
 
 
 def _span(dates: tuple[dt.date, ...]) -> str:
@@ -150,11 +167,13 @@ def _summary(ts: TrainingSet) -> str:
 CHECK_DESCRIPTIONS = {
     "promotion_gate": "Promotion gate on the unseen test rows: a seeded paired bootstrap shows "
     "the primary metric above the baseline's and not below the champion's beyond the "
-    "tolerance; ROC AUC not below the baseline's; predictions not constant. Passing sets the "
-    "`champion` alias; failing leaves the champion untouched (ERROR when the model is unfit, "
-    "WARN when it merely is not better, or when its data was too short to train).",
-    "calibration": "The test rows' expected calibration error is within the bound "
-    "(RISKASSETS_MAX_ECE): the scores are probabilities.",
+    "tolerance; ROC AUC not below the baseline's; predictions not constant; calibrated. "
+    "Passing sets the `champion` alias; failing leaves the champion untouched (ERROR when the "
+    "model is unfit: constant, surely below the baseline or miscalibrated; WARN when it is "
+    "merely not surely better, or when its data was too short to train).",
+    "calibration": "The test rows' expected calibration error (10 equal-width bins), less "
+    "what perfectly calibrated probabilities show on as many rows by chance, is within the "
+    "bound (RISKASSETS_MAX_ECE): the scores are probabilities.",
     "below_ceiling": "On demo data, the model does not beat the truth's posterior on the unseen "
     "test rows by more than the margin: a model above its ceiling has leaked (not blocking).",
 }
@@ -174,43 +193,46 @@ MODEL_DESCRIPTIONS = {
 def build_model_assets(
     network: Network, xgb_config: XGBConfig, gate_config: GateConfig, split: SplitConfig
 ) -> list[dg.AssetsDefinition]:
-    training_key = dg.AssetKey([network.name, "training_set"])
-    mlflow_key = mlflow_resource_key(network.name)
-    config = (xgb_config, gate_config, split)
-    return [
-        _model_asset(
-            network, model, dg.AssetKey([network.name, model]), training_key, mlflow_key, config
-        )
-        for model in MODEL_NAMES
-    ]
+    return [_model_asset(network, model, (xgb_config, gate_config, split)) for model in MODEL_NAMES]
 
 
-def _model_asset(network, model, key, training_key, mlflow_key, config):
+def _model_asset(network: Network, model: str, config) -> dg.AssetsDefinition:
     xgb_config, gate_config, split = config
+    key = dg.AssetKey([network.name, model])
+    mlflow_key = mlflow_resource_key(network.name)
+    partitions = daily_partitions(network)
     spec = MODELS[model]
     checks = ["promotion_gate"] + (["calibration"] if spec.binary else [])
     if spec.entity == "alerts":
         checks.append("below_ceiling")
 
-    @dg.asset(
-        key=key,
-        deps=[training_key],
-        description=MODEL_DESCRIPTIONS[model]
-        + f" Registered as {registered_name(network.name, model)} in MLflow.",
-        group_name="training",
-        kinds={"xgboost", "mlflow", "clickhouse"},
-        owners=OWNERS,
-        tags={"network": network.name},
-        partitions_def=daily_partitions(network),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        # dagster-mlflow's resource is the legacy kind: every resource is named here.
-        required_resource_keys={"warehouse", "landing", mlflow_key},
-        automation_condition=weekly_retrain(),
+    @dg.multi_asset(
+        name=f"{network.name}_{model}",
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=[dg.AssetKey([network.name, "training_set"])],
+                description=MODEL_DESCRIPTIONS[model]
+                + f" Registered as {registered_name(network.name, model)} in MLflow.",
+                group_name="training",
+                kinds={"xgboost", "mlflow", "clickhouse"},
+                owners=OWNERS,
+                tags={"network": network.name},
+                automation_condition=weekly_retrain(),
+                metadata={"registered_model": registered_name(network.name, model)},
+            )
+        ],
         check_specs=[
-            check_spec(key, name, CHECK_DESCRIPTIONS[name], blocking=name != "below_ceiling")
+            check_spec(
+                key, name, CHECK_DESCRIPTIONS[name], partitions, blocking=name != "below_ceiling"
+            )
             for name in checks
         ],
-        metadata={"registered_model": registered_name(network.name, model)},
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+        # dagster-mlflow's resource is the legacy kind: every resource is named here.
+        required_resource_keys={"warehouse", "landing", mlflow_key},
     )
     def model_asset(context: dg.AssetExecutionContext):
         tracking = getattr(context.resources, mlflow_key)  # the Dagster run's MLflow run
@@ -220,9 +242,10 @@ def _model_asset(network, model, key, training_key, mlflow_key, config):
         from riskassets.training import pipeline
 
         client, zone = warehouse.get_client(), landing.get_zone()
-        last = None
-        for partition_key in context.partition_keys:
+
+        def produce(partition_key: str) -> Day:
             as_of = dt.date.fromisoformat(partition_key)
+            test_dates = window(as_of, network.start_date, split).test_dates
             request = pipeline.TrainRequest(
                 network=network.name,
                 as_of=as_of,
@@ -238,32 +261,30 @@ def _model_asset(network, model, key, training_key, mlflow_key, config):
                 truth=test_truth(
                     zone if spec.entity == "alerts" else None,
                     network.name,
-                    window(as_of, network.start_date, split).test_dates,
+                    test_dates,
                     network.window_days,
                 ),
             )
-            try:
-                result = pipeline.train_and_gate(client, request)
-            except MissingPartitionsError as e:
-                raise dg.Failure(description=f"{key.to_user_string()} {partition_key}: {e}") from e
+            result = pipeline.train_and_gate(client, request)
             pipeline.record(client, network.name, result)
-            context.log.info(result.message)
-            last = result
-        assert last is not None
-        yield dg.MaterializeResult(
-            metadata=_model_metadata(last, tracking.experiment_name),
-            check_results=[
-                to_result(key, outcome, as_of=last.as_of.isoformat())
-                for outcome in model_checks(
-                    model,
-                    last.decision.status,
-                    last.evaluation,
-                    last.decision.summary,
-                    last.decision.numbers,
-                    last.decision.severe,
-                    gate_config,
-                )
-            ],
+            decision = result.decision
+            outcomes = model_checks(
+                model,
+                decision.status,
+                result.evaluation,
+                decision.summary,
+                decision.numbers,
+                decision.severe,
+                gate_config,
+            )
+            return Day(
+                metadata={key: _model_metadata(result, tracking.experiment_name)},
+                checks=[(key, o) for o in outcomes],
+                message=result.message,
+            )
+
+        yield from run_range(
+            context, produce, key.to_user_string(), errors=(MissingPartitionsError, ValueError)
         )
 
     return model_asset
@@ -289,4 +310,9 @@ def _model_metadata(result, experiment: str) -> dict:
         metadata["rounds"] = dg.MetadataValue.int(result.rounds)
     if result.calibration is not None:
         metadata["calibration"] = dg.MetadataValue.json(result.calibration.as_dict())
+    if result.evaluation.get("ablation"):
+        metadata["ablation"] = dg.MetadataValue.md(
+            markdown_rows(ABLATION_HEADER, ablation_rows(result.evaluation))
+        )
+        metadata["group_importance"] = dg.MetadataValue.json(result.evaluation["groups"])
     return metadata

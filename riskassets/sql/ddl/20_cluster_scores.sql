@@ -6,7 +6,12 @@ CREATE TABLE IF NOT EXISTS cluster_scores
     cluster_id      String,
     score           Float32,
     model_version   String,
-    model_as_of     Date
+    model_as_of     Date,
+    -- Reason codes: the three features that pushed the score up most (XGBoost's TreeSHAP
+    -- contributions to the log-odds), their values and contributions.
+    reason_features      Array(String),
+    reason_values        Array(Float32),
+    reason_contributions Array(Float32)
 )
 ENGINE = MergeTree
 PARTITION BY (network, processing_date)

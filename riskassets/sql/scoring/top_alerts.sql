@@ -1,12 +1,15 @@
--- The day's alerts to review first, with score, rank and model versions.
+-- The day's alerts to review first, with score, rank, reason codes and model versions.
 SELECT
     r.rank AS rank,
     r.alert_id AS alert_id,
     s.address AS address,
-    round(s.score, 4) AS score,
+    s.score AS score,
     a.severity AS severity,
     a.typology_type AS typology,
-    round(a.volume_usd, 2) AS volume_usd,
+    a.volume_usd AS volume_usd,
+    s.reason_features AS reason_features,
+    s.reason_values AS reason_values,
+    s.reason_contributions AS reason_contributions,
     r.model_version AS ranker_version,
     s.model_version AS scorer_version
 FROM alert_rankings AS r

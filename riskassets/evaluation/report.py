@@ -1,0 +1,98 @@
+"""The evaluation report of scored days on demo data: the scores that the models of an as-of
+date gave the following days, on the alerts of addresses that had no label at that date,
+against the hidden class and beside the truth's posteriors on the same rows. No Dagster.
+
+This is the measurement the issue's targets are stated in: alert_scorer PR AUC ≥ 0.95 × the
+truth's, Brier ≤ 1.1 × the truth's, ranker NDCG@50 per day ≥ 0.95 × the truth ordering's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from riskassets import warehouse
+from riskassets.evaluation import metrics as m
+from riskassets.evaluation.truth import read_truth
+from riskassets.sot.landing import LandingZone
+
+TARGETS = {  # metric: (the truth it is compared with, the ratio, at least or at most)
+    "pr_auc": ("truth_day", 0.95, "≥"),
+    "brier": ("truth_day", 1.1, "≤"),
+    "ndcg_at_50": ("truth_day", 0.95, "≥"),
+}
+
+
+def scored_days(
+    client: Client,
+    zone: LandingZone,
+    network: str,
+    window_days: int,
+    as_of: dt.date,
+    first: dt.date,
+    last: dt.date,
+) -> dict:
+    """Metrics of the scores of ``first``..``last`` on unseen addresses (no label at
+    ``as_of``) against the hidden class, beside the truth's on the same rows."""
+    scores = warehouse.query_frame(
+        client,
+        "report/unseen_scores",
+        network=network,
+        first_date=first,
+        last_date=last,
+        as_of_date=as_of,
+    )
+    days = sorted(scores["processing_date"].unique().to_list())
+    truth = read_truth(
+        zone,
+        network,
+        days,
+        window_days,
+        ("alert_id", "is_illicit", "p_illicit_day", "p_illicit_history"),
+    )
+    if truth is None or scores.height == 0:
+        raise LookupError(
+            f"no scores with a truth for {network} {first}…{last}: score those days and keep "
+            "the demo generator's truth files in the landing zone"
+        )
+    rows = scores.join(truth, on="alert_id", how="inner")
+    y = rows["is_illicit"].cast(pl.Float64).to_numpy()
+    day = rows["processing_date"].to_numpy()
+    contenders = {
+        "model": (rows["score"].to_numpy(), rows["ranker_score"].to_numpy()),
+        "truth_day": (rows["p_illicit_day"].to_numpy(),) * 2,
+        "truth_history": (rows["p_illicit_history"].to_numpy(),) * 2,
+    }
+    table: dict[str, dict[str, float]] = {}
+    for who, (probability, ranking) in contenders.items():
+        values = {
+            "pr_auc": m.average_precision(y, probability),
+            "roc_auc": m.roc_auc(y, probability),
+            "brier": m.brier(y, probability),
+            "ndcg_at_50": m.DailyRanked(day, y, ranking).ndcg(),
+        }
+        for metric, value in values.items():
+            table.setdefault(metric, {})[who] = value
+    return {
+        "network": network,
+        "as_of": as_of.isoformat(),
+        "days": f"{days[0]}…{days[-1]}",
+        "rows": rows.height,
+        "positives": int(np.sum(y)),
+        "models_as_of": sorted({d.isoformat() for d in rows["scorer_as_of"].unique()}),
+        "metrics": table,
+    }
+
+
+def targets(report: dict) -> list[tuple[str, float, float, float, str, bool]]:
+    """(metric, model, truth, model / truth, target, met) for the targets."""
+    out = []
+    for metric, (against, bound, sense) in TARGETS.items():
+        model, truth = report["metrics"][metric]["model"], report["metrics"][metric][against]
+        ratio = model / truth
+        met = ratio >= bound if sense == "≥" else ratio <= bound
+        out.append((metric, model, truth, ratio, f"{sense} {bound}", met))
+    return out

@@ -1,0 +1,19 @@
+-- The alert scores and ranks of [first_date, last_date] on addresses that had no label known
+-- at as_of_date: the alerts a model is needed for (`riskassets evaluate`).
+SELECT
+    s.processing_date AS processing_date,
+    s.alert_id AS alert_id,
+    s.score AS score,
+    r.ranker_score AS ranker_score,
+    s.model_as_of AS scorer_as_of,
+    r.model_as_of AS ranker_as_of
+FROM alert_scores AS s
+INNER JOIN alert_rankings AS r
+    ON r.network = s.network AND r.processing_date = s.processing_date AND r.alert_id = s.alert_id
+WHERE s.network = {network:String}
+  AND s.processing_date BETWEEN {first_date:Date} AND {last_date:Date}
+  AND s.address NOT IN
+  (
+      SELECT address FROM address_labels_at(network = {network:String}, known_at = {as_of_date:Date})
+  )
+ORDER BY s.processing_date, s.alert_id
