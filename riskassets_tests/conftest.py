@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -25,7 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from riskassets.defs.resources import LandingResource, WarehouseResource
+from riskassets.defs.resources import (
+    LandingResource,
+    ModelRegistryResource,
+    WarehouseResource,
+    mlflow_resource_key,
+    network_mlflow,
+)
 from riskassets.settings import Network
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import BatchRef
@@ -195,3 +202,114 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     env.update(RISKASSETS_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), **extra)
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     return env
+
+
+# --------------------------------------------------------------------------- the demo world
+
+DEMO_DAYS = 16
+AS_OF = DAY1 + dt.timedelta(days=13)  # the models of the session: trained as of day 14
+SCORED = (AS_OF + dt.timedelta(days=1), AS_OF + dt.timedelta(days=2))  # days 15 and 16
+
+
+@dataclass
+class Demo:
+    """Sixteen demo-scale days ingested with their features; the training set and the three
+    models as of day 14 (MLflow on SQLite); days 15 and 16 scored. Built once per session:
+    tests read it and write only under other dates or other databases."""
+
+    root: Path
+    warehouse: WarehouseResource
+    uri: str
+    resources: dict
+    assets: list
+    models: dg.ExecuteInProcessResult
+    scores: dg.ExecuteInProcessResult
+
+    @property
+    def client(self):
+        return self.warehouse.get_client()
+
+
+def mlflow_resources(uri: str, folder: Path) -> dict:
+    """The MLflow resources of a network on a SQLite store in ``folder``."""
+    return {
+        "model_registry": ModelRegistryResource(tracking_uri=uri),
+        mlflow_resource_key("torus"): network_mlflow.configured(
+            {
+                "experiment_name": "riskassets.torus",
+                "mlflow_tracking_uri": uri,
+                "artifact_location": (folder / "artifacts").as_uri(),
+            }
+        ),
+    }
+
+
+def run_range(assets, resources, first: dt.date, last: dt.date | None = None, selection=None):
+    """``dg.materialize`` of one partition or (with ``last``) a single-run range."""
+    tags, partition = {}, first.isoformat()
+    if last is not None:
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
+        partition = None
+    return dg.materialize(
+        assets,
+        partition_key=partition,
+        tags=tags,
+        resources=resources,
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory, chdb_url) -> Demo:
+    from riskassets.defs.features.assets import build_feature_assets
+    from riskassets.defs.scoring.assets import build_scoring_assets
+    from riskassets.defs.sot.assets import build_raw_sot_assets
+    from riskassets.defs.training.assets import build_model_assets, build_training_assets
+    from riskassets.demo import publish
+    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
+
+    root = tmp_path_factory.mktemp("demo-landing")
+    publish(LocalLanding(root), "torus", DAY1, DEMO_DAYS, scale="demo", log=lambda *_: None)
+    warehouse = WarehouseResource(url=chdb_url, database="demo")
+    folder = tmp_path_factory.mktemp("demo-mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    resources = {
+        "warehouse": warehouse,
+        "landing": landing_resource(root),
+        **mlflow_resources(uri, folder),
+    }
+    split = SplitConfig()
+    assets = [
+        build_raw_sot_assets(NETWORK),
+        *build_feature_assets(NETWORK),
+        *build_training_assets(NETWORK, split),
+        *build_model_assets(NETWORK, XGBConfig(), GateConfig(), split),
+        *build_scoring_assets(NETWORK),
+    ]
+    last = DAY1 + dt.timedelta(days=DEMO_DAYS - 1)
+    upstream = run_range(assets, resources, DAY1, last, selection="group:sot or group:features")
+    assert upstream.success, failure_text(upstream)
+    models = run_range(assets, resources, AS_OF, selection="group:training")
+    assert models.success, failure_text(models)
+    scores = run_range(assets, resources, *SCORED, selection="group:scoring")
+    assert scores.success, failure_text(scores)
+    return Demo(root, warehouse, uri, resources, assets, models, scores)
+
+
+@pytest.fixture
+def own_registry(tmp_path, demo):
+    """A fresh MLflow store for one test; the session's is restored after it."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.create_experiment("riskassets.torus", (tmp_path / "artifacts").as_uri())
+    mlflow.set_experiment("riskassets.torus")
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(demo.uri)

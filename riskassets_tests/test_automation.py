@@ -1,9 +1,12 @@
-"""Declarative automation: a date's raw batch leads to its features and labels, those to its
-scores (not waiting for models, which retrain weekly), with blocking checks respected."""
+"""Declarative automation: a date's raw batch leads to its features, those to its scores (not
+waiting for models, which retrain weekly), with blocking checks respected."""
 
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from riskassets.definitions import build_definitions
 from riskassets.settings import load_settings
@@ -23,8 +26,21 @@ def materialized(instance, names, checks: dict[str, str], passed: bool = True) -
             dg.AssetMaterialization(asset_key=key(name), partition=DAY)
         )
         if name in checks:
+            (record,) = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key(name), asset_partitions=[DAY]), limit=1
+            ).records
             instance.report_runless_asset_event(
-                dg.AssetCheckEvaluation(asset_key=key(name), check_name=checks[name], passed=passed)
+                dg.AssetCheckEvaluation(
+                    asset_key=key(name),
+                    check_name=checks[name],
+                    passed=passed,
+                    partition=DAY,
+                    target_materialization_data=AssetCheckEvaluationTargetMaterializationData(
+                        storage_id=record.storage_id,
+                        run_id=record.run_id,
+                        timestamp=record.timestamp,
+                    ),
+                )
             )
 
 
@@ -36,7 +52,7 @@ def requested(result) -> dict[str, set[str]]:
     }
 
 
-def test_a_batch_flows_to_features_labels_and_scores(tmp_path):
+def test_a_batch_flows_to_features_and_scores(tmp_path):
     defs = build_definitions(load_settings({"RISKASSETS_HOME": str(tmp_path)}))
     with dg.instance_for_test() as instance:
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
@@ -47,23 +63,22 @@ def test_a_batch_flows_to_features_labels_and_scores(tmp_path):
             defs=defs, instance=instance, cursor=first.cursor
         )
         got = requested(after_raw)
-        assert got.get("alert_features") == {DAY} and got.get("alert_labels") == {DAY}
+        assert got.get("alert_features") == {DAY}
         assert "alert_scores" not in got and "training_set" not in got
 
-        materialized(
-            instance, ["alert_features", "alert_labels"], {"alert_features": "feature_contract"}
-        )
+        materialized(instance, ["alert_features"], {"alert_features": "feature_contract"})
         after_features = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, cursor=after_raw.cursor
         )
         got = requested(after_features)
-        assert got.get("cluster_features") == {DAY}
+        assert got.get("cluster_features") == {DAY} and got.get("alert_scores") == {DAY}
+        assert "cluster_scores" not in got
 
         materialized(instance, ["cluster_features"], {"cluster_features": "feature_contract"})
         ready = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, cursor=after_features.cursor
         )
-        assert requested(ready).get("alert_scores") == {DAY}
+        assert requested(ready).get("cluster_scores") == {DAY}
 
 
 def test_a_failed_blocking_check_stops_the_flow(tmp_path):

@@ -16,7 +16,7 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     tables = ("alerts", "features", "clusters", "money_flows", "address_labels")
     raw = {f"torus/raw_{t}" for t in tables}
-    features = {"torus/alert_features", "torus/cluster_features", "torus/alert_labels"}
+    features = {"torus/alert_features", "torus/cluster_features"}
     models = {"torus/alert_scorer", "torus/alert_ranker", "torus/cluster_scorer"}
     scores = {"torus/alert_scores", "torus/alert_rankings", "torus/cluster_scores"}
     assert keys == raw | features | {"torus/training_set"} | models | scores

@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+# A check evaluation counts for its partition (and so gates automation) only when it names
+# the materialization it judged; 1.13 has no public way to say so for a partition of a range
+# step, so the record type is taken from where Dagster defines it.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
 from riskassets.checking import CheckOutcome
 
 
@@ -42,7 +49,12 @@ class Skipped(Exception):
     it): nothing is written, nothing recorded, the run goes on."""
 
 
-def evaluation(key: dg.AssetKey, outcome: CheckOutcome, partition: str) -> dg.AssetCheckEvaluation:
+def evaluation(
+    key: dg.AssetKey,
+    outcome: CheckOutcome,
+    partition: str,
+    target: AssetCheckEvaluationTargetMaterializationData | None = None,
+) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(
         asset_key=key,
         check_name=outcome.name,
@@ -52,6 +64,23 @@ def evaluation(key: dg.AssetKey, outcome: CheckOutcome, partition: str) -> dg.As
         description=outcome.description,
         blocking=outcome.blocking,
         partition=partition,
+        target_materialization_data=target,
+    )
+
+
+def _latest(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, partition: str
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The partition's latest materialization: what a check of it just judged."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id,
+        run_id=records[0].run_id,
+        timestamp=records[0].timestamp,
     )
 
 
@@ -64,7 +93,7 @@ def run_range(
     """Produce every partition of the run in order with ``produce(partition_key)``, reporting
     each day as it commits. A failure stops the range with a ``dg.Failure`` naming the day;
     the days before it stay committed and on record."""
-    produced = []
+    produced, checks = [], []
     for partition in context.partition_keys:
         try:
             day = produce(partition)
@@ -83,17 +112,25 @@ def run_range(
             yield dg.AssetMaterialization(asset_key=key, partition=partition, metadata=metadata)
             context.add_asset_metadata(metadata, asset_key=key, partition_key=partition)
         for key, outcome in day.checks:
-            yield evaluation(key, outcome, partition)
+            yield evaluation(key, outcome, partition, _latest(context, key, partition))
+            checks.append((partition, key, outcome))
         produced.append(partition)
     if produced and _feeds_this_run(context):
         for key in context.selected_asset_keys:
             yield dg.MaterializeResult(asset_key=key)
+        # The step's materializations are now the latest: the checks judged them too.
+        for partition, key, outcome in checks:
+            yield evaluation(key, outcome, partition, _latest(context, key, partition))
+    # The checks' step outputs: what lets a downstream step in this run gate on them.
+    for check_key in {dg.AssetCheckKey(key, outcome.name) for _, key, outcome in checks}:
+        name = context.assets_def.get_output_name_for_asset_check_key(check_key)
+        yield dg.Output(None, output_name=name)
 
 
 def _feeds_this_run(context: dg.AssetExecutionContext) -> bool:
     """Whether an asset downstream of this step's assets is selected in this run."""
     layer = context.job_def.asset_layer
-    selected = context.run.asset_selection
+    selected = context.run.asset_selection or None  # empty: the whole job
     for key in context.selected_asset_keys:
         for child in layer.get(key).child_keys:
             if selected is None or child in selected:

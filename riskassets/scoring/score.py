@@ -237,8 +237,8 @@ def _in_unit_interval(scores: pl.Series) -> CheckOutcome:
 
 def _coverage(scored: ScoredDay) -> CheckOutcome:
     heights = {table: frame.height for table, frame in scored.outputs.items()}
-    keys = {t: f.columns[0] for t, f in scored.outputs.items()}
-    unique = all(f[keys[t]].n_unique() == f.height for t, f in scored.outputs.items())
+    key = "cluster_id" if scored.scope == "clusters" else "alert_id"
+    unique = all(f[key].n_unique() == f.height for f in scored.outputs.values())
     ok = unique and all(h == scored.inputs for h in heights.values())
     return CheckOutcome(
         "coverage",

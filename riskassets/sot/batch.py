@@ -282,25 +282,40 @@ def read_labels(
             f"{meta['counts'].get(ADDRESS_LABELS.name)}"
         )
     known_until = _epoch_ms(batch.processing_date + dt.timedelta(days=1))
-    if "created_timestamp" in labels.columns:
-        # Point in time: a label is known from its created_timestamp on. The file is a
-        # snapshot taken at upload, so a backfill of an old date must not see later labels.
-        labels = labels.filter(
-            pl.col("created_timestamp").is_null() | (pl.col("created_timestamp") < known_until)
-        )
-    return labels
+    if "created_timestamp" not in labels.columns:
+        labels = labels.with_columns(pl.lit(None, pl.UInt64).alias("created_timestamp"))
+    # Point in time: a label is known from its created_timestamp on, or, without one, from
+    # the snapshot's own date. The file is a snapshot taken at upload: a backfill of an older
+    # date keeps only what it can date to that day or before.
+    snapshot = _snapshot_date(table, batch)
+    undated = pl.col("created_timestamp").is_null()
+    known = pl.col("created_timestamp") < known_until
+    if snapshot is not None and snapshot > batch.processing_date:
+        dropped = int(labels.select(undated.sum()).item())
+        if dropped:
+            warnings.append(
+                f"{file}: {dropped} label(s) without created_timestamp belong to the snapshot of "
+                f"{snapshot}, after {batch.processing_date}: not known at that date, left out"
+            )
+        return labels.filter(known)
+    return labels.filter(undated | known)
 
 
-def _uploaded_with(labels: pl.DataFrame, batch: BatchRef) -> bool:
-    """Whether the labels file says it was exported together with this batch."""
+def _snapshot_date(labels: pl.DataFrame, batch: BatchRef) -> dt.date | None:
+    """The date the labels file says it was exported with, if it says one."""
     if "processing_date" not in labels.columns or labels.height == 0:
-        return False
+        return None
     frame = labels.select("processing_date").head(1)
     try:
         day = frame.select(_to_date("processing_date", frame.schema["processing_date"], batch, ""))
     except (BatchError, pl.exceptions.PolarsError):
-        return False
-    return day.item() == batch.processing_date
+        return None
+    return day.item()
+
+
+def _uploaded_with(labels: pl.DataFrame, batch: BatchRef) -> bool:
+    """Whether the labels file says it was exported together with this batch."""
+    return _snapshot_date(labels, batch) == batch.processing_date
 
 
 def _epoch_ms(day: dt.date) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import optimize
 
 FILE = "calibration.json"
 # The prior's weight, in the units of the log-likelihood's curvature: about what a few hundred
@@ -43,9 +44,7 @@ class Calibration:
         return self.slope == 1.0 and self.intercept == 0.0
 
 
-def fit(
-    margin: np.ndarray, y: np.ndarray, prior: float = PRIOR_STRENGTH, iterations: int = 50
-) -> Calibration:
+def fit(margin: np.ndarray, y: np.ndarray, prior: float = PRIOR_STRENGTH) -> Calibration:
     """(slope, intercept) of P(y = 1) = σ(slope · margin + intercept), the maximum of the
     likelihood with a Gaussian prior of strength ``prior`` around the identity (1, 0).
 
@@ -64,16 +63,16 @@ def fit(
             "the model's own probabilities are used",
         )
     identity = np.array([1.0, 0.0])
-    theta = identity.copy()
-    x = np.column_stack([margin, np.ones(rows)])
-    for _ in range(iterations):  # Newton–Raphson on the penalised log-likelihood
-        p = 1.0 / (1.0 + np.exp(-(x @ theta)))
-        gradient = x.T @ (p - y) + prior * (theta - identity)
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + (prior + 1e-9) * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        theta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = theta[0] * margin + theta[1]
+        # −log-likelihood, stable for large |z|: log(1 + e^z) − y·z
+        loss = np.sum(np.logaddexp(0.0, z) - y * z) + prior / 2 * np.sum((theta - identity) ** 2)
+        residual = 1.0 / (1.0 + np.exp(-z)) - y
+        gradient = np.array([residual @ margin, residual.sum()]) + prior * (theta - identity)
+        return float(loss), gradient
+
+    theta = optimize.minimize(objective, identity, jac=True, method="L-BFGS-B").x
     slope, intercept = float(theta[0]), float(theta[1])
     if not np.isfinite(slope) or not np.isfinite(intercept) or slope <= 0:
         return Calibration(

@@ -43,6 +43,7 @@ class TrainRequest:
     # The demo generator's hidden truth of the test alerts (alert_id, p_day, p_history):
     # the ceiling beside each metric. None on real data.
     truth: pl.DataFrame | None = None
+    ablation: bool = True  # also fit without each feature group (a few fits more)
 
 
 @dataclass
@@ -220,7 +221,11 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
     scores |= _truth(request, spec, test)
     evaluation = evaluate(spec, test, scores)
     evaluation["groups"] = group_importance(spec, heldout, test)
-    evaluation["ablation"] = ablation(spec, fitted, test, request.xgb, n_rounds)
+    evaluation["ablation"] = (
+        ablation(spec, fitted, test, request.xgb, n_rounds) if request.ablation else []
+    )
+    if heldout_map is not None:
+        evaluation["calibration"] = {"heldout": heldout_map.as_dict()}
 
     unseen = (test["seen"] == 0).to_numpy()
     ece = evaluation["all"]["metrics"]["ece_excess"]["model"] if spec.binary else None

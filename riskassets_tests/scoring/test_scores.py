@@ -1,224 +1,205 @@
-"""Daily scores through Dagster: the point-in-time model choice, checks, metadata rows,
-failures that keep the previous scores, empty days, and the top-alerts query."""
+"""Daily scores on the session's demo world: the point-in-time model choice, calibrated
+scores with their reason codes, per-day records, checks, batch_metadata rows, skipped and
+failed days that keep the previous scores, empty days, and the top-alerts query."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 
-import dagster as dg
 import mlflow
+import numpy as np
 import polars as pl
 import pytest
 
-from riskassets.defs.features.assets import build_feature_assets
-from riskassets.defs.resources import (
-    ModelRegistryResource,
-    WarehouseResource,
-    mlflow_resource_key,
-    network_mlflow,
-)
 from riskassets.defs.scoring.assets import build_scoring_assets
-from riskassets.defs.sot.assets import build_raw_sot_assets
-from riskassets.defs.training.assets import build_model_assets, build_training_assets
-from riskassets.demo import publish
 from riskassets.features import build
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES
 from riskassets.scoring import score
-from riskassets.sot.landing import LocalLanding
-from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
-from riskassets_tests.conftest import (
-    DAY1,
-    NETWORK,
-    failure_text,
-    fingerprint,
-    landing_resource,
-    materialize,
-)
+from riskassets.training import models, registry
+from riskassets_tests.conftest import AS_OF, NETWORK, SCORED, failure_text, fingerprint, run_range
 
 pytestmark = pytest.mark.slow
-DAYS = 14
-D = lambda i: DAY1 + dt.timedelta(days=i - 1)  # noqa: E731  (day 1 = 2025-08-01)
-SPLIT = SplitConfig(train_days=12, test_days=2, min_positives=10, min_negatives=10)
-SCORES = build_scoring_assets(NETWORK)
 SCORE_TABLES = ("alert_scores", "alert_rankings", "cluster_scores")
+SCORING = [k.to_user_string() for a in build_scoring_assets(NETWORK) for k in a.keys]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory, chdb_url):
-    """Fourteen demo days with features; models trained as of day 12 (MLflow on SQLite)."""
-    root = tmp_path_factory.mktemp("score-landing")
-    publish(LocalLanding(root), "torus", DAY1, DAYS, scale="demo", log=lambda *_: None)
-    warehouse = WarehouseResource(url=chdb_url, database=f"s_{uuid.uuid4().hex[:10]}")
-    upstream = [build_raw_sot_assets(NETWORK), *build_feature_assets(NETWORK)]
-    assert materialize(
-        upstream, warehouse, root, D(1).isoformat(), last=D(DAYS).isoformat()
-    ).success
-    folder = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    tracking = network_mlflow.configured(
-        {
-            "experiment_name": "riskassets.torus",
-            "mlflow_tracking_uri": uri,
-            "artifact_location": (folder / "artifacts").as_uri(),
-        }
-    )
-    resources = {
-        "warehouse": warehouse,
-        "landing": landing_resource(root),
-        "model_registry": ModelRegistryResource(tracking_uri=uri),
-        mlflow_resource_key("torus"): tracking,
-    }
-    assets = [
-        *upstream,
-        *build_training_assets(NETWORK, SPLIT),
-        *build_model_assets(NETWORK, XGBConfig(), GateConfig()),
-    ]
-    train = dg.materialize(
-        assets,
-        partition_key=D(12).isoformat(),
-        resources=resources,
-        selection=[
-            "torus/training_set",
-            "torus/alert_scorer",
-            "torus/alert_ranker",
-            "torus/cluster_scorer",
-        ],
-    )
-    assert train.success
-    return {
-        "warehouse": warehouse,
-        "root": root,
-        "resources": resources,
-        "assets": assets,
-        "uri": uri,
-    }
+def scores(demo, first: dt.date, last: dt.date | None = None, resources=None):
+    return run_range(demo.assets, resources or demo.resources, first, last, selection=SCORING)
 
 
-def run_scores(env, first: dt.date, last: dt.date | None = None, resources=None):
-    tags = {}
-    partition = first.isoformat()
-    if last:
-        tags = {
-            "dagster/asset_partition_range_start": partition,
-            "dagster/asset_partition_range_end": last.isoformat(),
-        }
-        partition = None
-    return dg.materialize(
-        [*env["assets"], *SCORES],
-        partition_key=partition,
-        tags=tags,
-        resources=resources or env["resources"],
-        selection=list(SCORES[0].keys),
-        raise_on_error=False,
-    )
-
-
-def metadata_row(client, day: dt.date) -> dict:
-    rows = client.query(
-        "SELECT status, input_alerts, output_alert_scores, output_rankings, model_versions, error "
-        "FROM batch_metadata FINAL WHERE processing_date = {d:Date}",
-        parameters={"d": day},
+def metadata_row(client, day: dt.date, scope: str = "alerts") -> dict:
+    (row,) = client.query(
+        "SELECT status, input_rows, output_rows, model_versions, error FROM batch_metadata FINAL "
+        "WHERE processing_date = {d:Date} AND scope = {s:String}",
+        parameters={"d": day, "s": scope},
     ).named_results()
-    (row,) = list(rows)
     return row
 
 
-def test_every_alert_is_scored_by_the_newest_model_before_the_day(env):
-    result = run_scores(env, D(13), D(14))
-    assert result.success, failure_text(result)
-    client = env["warehouse"].get_client()
-    for day in (D(13), D(14)):
+def test_every_alert_is_scored_by_the_newest_model_before_the_day(demo):
+    client = demo.client
+    for day in SCORED:
         ((alerts,),) = client.query(
             "SELECT count() FROM raw_alerts WHERE processing_date = {d:Date}", parameters={"d": day}
         ).result_rows
         ((scored, distinct, as_of, lo, hi),) = client.query(
-            "SELECT count(), uniqExact(alert_id), max(model_as_of), min(score), max(score) FROM alert_scores WHERE processing_date = {d:Date}",
+            "SELECT count(), uniqExact(alert_id), max(model_as_of), min(score), max(score) "
+            "FROM alert_scores WHERE processing_date = {d:Date}",
             parameters={"d": day},
         ).result_rows
-        assert scored == distinct == alerts and as_of == D(12) and 0 <= lo <= hi <= 1
+        assert scored == distinct == alerts and as_of == AS_OF and 0 <= lo <= hi <= 1
         ((ranks, low, high),) = client.query(
-            "SELECT uniqExact(rank), min(rank), max(rank) FROM alert_rankings WHERE processing_date = {d:Date}",
+            "SELECT uniqExact(rank), min(rank), max(rank) FROM alert_rankings "
+            "WHERE processing_date = {d:Date}",
             parameters={"d": day},
         ).result_rows
         assert ranks == alerts and low == 1 and high == alerts
         row = metadata_row(client, day)
-        assert row["status"] == "COMPLETED" and row["output_rankings"] == alerts
-        assert set(json.loads(row["model_versions"])) == {
-            "alert_scorer",
-            "alert_ranker",
-            "cluster_scorer",
+        assert row["status"] == "COMPLETED" and json.loads(row["output_rows"]) == {
+            "alert_rankings": alerts,
+            "alert_scores": alerts,
         }
-    checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
-    assert all(checks[k].passed for k in checks if k[1] != "drift")
-    assert "worst_features" in checks["alert_scores", "drift"].metadata
+        assert set(json.loads(row["model_versions"])) == {"alert_scorer", "alert_ranker"}
+
+
+def test_each_day_of_a_range_has_its_own_record(demo):
+    """A two-day run: one materialization per asset and day, with that day's own date and
+    row count, and each day's own check results."""
+    result = demo.scores
     mats = {
-        m.asset_key.path[-1]: m.materialization.metadata
-        for m in result.get_asset_materialization_events()
-        if m.partition == D(14).isoformat()
+        (e.asset_key.path[-1], e.partition): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
     }
-    assert "| rank |" in mats["alert_scores"]["top_10_to_review"].value
-    top = score.top_alerts(client, "torus", D(14), limit=5)
-    assert top["rank"].to_list() == [1, 2, 3, 4, 5] and top["scorer_version"].n_unique() == 1
+    for day in SCORED:
+        ((alerts,),) = demo.client.query(
+            "SELECT count() FROM raw_alerts WHERE processing_date = {d:Date}", parameters={"d": day}
+        ).result_rows
+        metadata = mats["alert_scores", day.isoformat()]
+        assert metadata["processing_date"].value == day.isoformat()
+        assert metadata["dagster/row_count"].value == alerts
+        assert "| rank |" in metadata["top_10_to_review"].value
+        assert "(+" in metadata["top_10_to_review"].value  # reason codes in the preview
+    checks = [e for e in result.get_asset_check_evaluations() if e.check_name == "coverage"]
+    assert sorted(e.partition for e in checks if e.asset_key.path[-1] == "alert_scores") == [
+        d.isoformat() for d in SCORED
+    ]
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name != "drift")
 
 
-def test_a_model_trained_on_the_future_is_never_used(env):
-    future = dg.materialize(
-        env["assets"],
-        partition_key=D(14).isoformat(),
-        resources=env["resources"],
-        selection=["torus/training_set", "torus/alert_scorer"],
-        raise_on_error=False,
+def test_reason_codes_are_the_treeshap_contributions_of_the_scored_margin(demo):
+    day = SCORED[0]
+    model = score.promoted_model("torus", "alert_scorer", day)
+    features = score.day_features(demo.client, "alert_features", "alert_id", "torus", day)
+    stored = pl.from_arrow(
+        demo.client.query_arrow(
+            "SELECT alert_id, score, reason_features, reason_values, reason_contributions "
+            "FROM alert_scores WHERE processing_date = {d:Date} ORDER BY alert_id",
+            parameters={"d": day},
+        )
     )
-    gate = next(e for e in future.get_asset_check_evaluations() if e.check_name == "promotion_gate")
-    assert gate.passed  # a promoted alert_scorer as of day 14 now exists...
-    assert run_scores(env, D(13)).success
-    client = env["warehouse"].get_client()
-    ((as_of,),) = client.query(
-        "SELECT DISTINCT model_as_of FROM alert_scores WHERE processing_date = {d:Date}",
-        parameters={"d": D(13)},
-    ).result_rows
-    assert as_of == D(12)  # ...and day 13 is still scored by the model of day 12
+    spec = models.MODELS["alert_scorer"]
+    contribs = models.contributions(model.booster, features, spec.features)
+    margin = models.margin(model.booster, features, spec.features)
+    # Contributions plus bias equal the margin, row by row; the score is its calibration.
+    assert np.allclose(contribs.sum(axis=1), margin, atol=1e-4)
+    assert np.allclose(stored["score"], model.calibration.apply(margin), atol=1e-6)
+    for names, values, contributions in stored.select(
+        "reason_features", "reason_values", "reason_contributions"
+    ).iter_rows():
+        assert len(names) == len(values) == len(contributions) <= 3
+        assert all(c > 0 for c in contributions) and contributions == sorted(
+            contributions, reverse=True
+        )
+    row = stored.row(0, named=True)
+    index = features["alert_id"].to_list().index(row["alert_id"])
+    for name, value, contribution in zip(
+        row["reason_features"], row["reason_values"], row["reason_contributions"], strict=True
+    ):
+        column = spec.features.index(name)
+        assert contribution == pytest.approx(contribs[index, column], abs=1e-5)
+        expected = features[name][index]
+        assert (np.isnan(value) and np.isnan(expected)) or value == pytest.approx(expected)
 
 
-def test_no_promoted_model_before_the_day_names_network_model_date_and_command(env):
-    result = run_scores(env, D(12))
-    assert not result.success
-    text = failure_text(result)
-    assert "network torus: no promoted alert_scorer trained before 2025-08-12" in text
-    assert "dagster asset materialize" in text
-    row = metadata_row(env["warehouse"].get_client(), D(12))
-    assert row["status"] == "FAILED" and "no promoted alert_scorer" in row["error"]
+def test_a_feature_column_missing_at_scoring_is_an_error_naming_it(demo):
+    model = score.promoted_model("torus", "alert_scorer", SCORED[0])
+    features = score.day_features(demo.client, "alert_features", "alert_id", "torus", SCORED[0])
+    with pytest.raises(ValueError, match="hist_mean_behavioral_anomaly_score"):
+        model.explain(features.drop("hist_mean_behavioral_anomaly_score"))
 
 
-def test_missing_features_name_the_partition(env, tmp_path):
-    client = env["warehouse"].get_client()
-    day = D(40)
-    result = run_scores(env, day)
+def test_a_model_trained_on_the_future_is_never_used(demo):
+    client = mlflow.MlflowClient()
+    name = registry.registered_name("torus", "alert_scorer")
+    champion = client.get_model_version_by_alias(name, registry.CHAMPION)
+    future = client.create_model_version(name, champion.source, champion.run_id)
+    tags = {**champion.tags, "as_of_date": SCORED[0].isoformat(), "gate": "passed"}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, future.version, key, value)
+    try:
+        assert scores(demo, SCORED[0]).success
+        ((as_of,),) = demo.client.query(
+            "SELECT DISTINCT model_as_of FROM alert_scores WHERE processing_date = {d:Date}",
+            parameters={"d": SCORED[0]},
+        ).result_rows
+        assert as_of == AS_OF  # the version as of day 15 exists, and day 15 never uses it
+    finally:
+        client.delete_model_version(name, future.version)
+
+
+def test_a_day_before_any_model_is_skipped_not_failed(demo):
+    """No model was trained before day 14: its scores cannot exist point in time. The run
+    succeeds, records nothing for the day, and batch_metadata says why."""
+    result = scores(demo, AS_OF)
+    assert result.success, failure_text(result)
+    assert not result.get_asset_materialization_events()
+    for scope in ("alerts", "clusters"):
+        row = metadata_row(demo.client, AS_OF, scope)
+        assert row["status"] == "NO_MODEL" and "trained before 2025-08-14" in row["error"]
+
+
+def test_missing_features_name_the_partition(demo):
+    day = AS_OF + dt.timedelta(days=40)
+    result = scores(demo, day)
     assert not result.success and f"torus/alert_features: {day}" in failure_text(result)
-    assert metadata_row(client, day)["status"] == "FAILED"
+    assert metadata_row(demo.client, day)["status"] == "FAILED"
 
 
-def test_a_failed_run_keeps_the_previous_scores(env, tmp_path):
-    assert run_scores(env, D(13)).success
-    client = env["warehouse"].get_client()
-    before = fingerprint(client, SCORE_TABLES)
-    empty_registry = {
-        **env["resources"],
-        "model_registry": ModelRegistryResource(tracking_uri=f"sqlite:///{tmp_path / 'empty.db'}"),
-    }
-    result = run_scores(env, D(13), resources=empty_registry)
-    assert not result.success
-    assert fingerprint(client, SCORE_TABLES) == before
-    row = metadata_row(client, D(13))
-    assert row["status"] == "FAILED" and "NoPromotedModelError" in row["error"]
-    mlflow.set_tracking_uri(env["uri"])
+def test_a_failing_output_check_writes_nothing_and_keeps_the_previous_scores(demo, monkeypatch):
+    before = fingerprint(demo.client, SCORE_TABLES)
+    real = score.score_alerts
+
+    def duplicated_rank(client, network, day):
+        scored = real(client, network, day)
+        rankings = scored.outputs["alert_rankings"]
+        scored.outputs["alert_rankings"] = rankings.with_columns(
+            pl.when(pl.col("rank") == 2)
+            .then(1)
+            .otherwise(pl.col("rank"))
+            .cast(pl.UInt32)
+            .alias("rank")
+        )
+        return scored
+
+    monkeypatch.setitem(score.SCORERS, "alerts", duplicated_rank)
+    result = scores(demo, SCORED[0])
+    assert not result.success and "not a permutation" in failure_text(result)
+    failing = [
+        e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name != "drift"
+    ]
+    assert [(e.check_name, e.partition) for e in failing] == [
+        ("rank_permutation", SCORED[0].isoformat())
+    ]
+    assert fingerprint(demo.client, SCORE_TABLES) == before
+    assert metadata_row(demo.client, SCORED[0])["status"] == "FAILED"
+    monkeypatch.undo()
+    assert scores(demo, SCORED[0]).success  # the day's row says COMPLETED again
+    assert metadata_row(demo.client, SCORED[0])["status"] == "COMPLETED"
 
 
-def test_a_day_without_alerts_gives_empty_valid_outputs(env):
-    client = env["warehouse"].get_client()
-    day = D(30)
+def test_a_day_without_alerts_gives_empty_valid_outputs(demo):
+    day = AS_OF + dt.timedelta(days=30)
     empty_alerts = pl.DataFrame(
         schema={
             "alert_id": pl.String,
@@ -229,10 +210,16 @@ def test_a_day_without_alerts_gives_empty_valid_outputs(env):
     empty_clusters = pl.DataFrame(
         schema={"cluster_id": pl.String, **{f: pl.Float32 for f in CLUSTER_FEATURES}}
     )
-    build.write_day(client, "alert_features", "torus", day, empty_alerts)
-    build.write_day(client, "cluster_features", "torus", day, empty_clusters)
-    result = run_scores(env, day)
+    build.write_day(demo.client, "alert_features", "torus", day, empty_alerts)
+    build.write_day(demo.client, "cluster_features", "torus", day, empty_clusters)
+    result = scores(demo, day)
     assert result.success, failure_text(result)
     assert all(e.passed for e in result.get_asset_check_evaluations())
-    row = metadata_row(client, day)
-    assert row["status"] == "COMPLETED" and row["output_alert_scores"] == 0
+    row = metadata_row(demo.client, day)
+    assert row["status"] == "COMPLETED" and json.loads(row["output_rows"])["alert_scores"] == 0
+
+
+def test_top_alerts_come_with_their_reasons(demo):
+    top = score.with_reasons(score.top_alerts(demo.client, "torus", SCORED[1], limit=5))
+    assert top["rank"].to_list() == [1, 2, 3, 4, 5]
+    assert all(" = " in r and "(+" in r for r in top["reasons"])

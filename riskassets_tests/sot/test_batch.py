@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from riskassets.sot.batch import read_batch
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import labels_key
-from riskassets_tests.conftest import batch_ref, edit_meta
+from riskassets_tests.conftest import DAY1, batch_ref, edit_meta
 
 END_OF_DAY1 = int(dt.datetime(2025, 8, 2, tzinfo=dt.UTC).timestamp() * 1000)
 
@@ -59,12 +59,17 @@ def test_labels_count_mismatch_is_a_warning_when_uploaded_together(landing_dir):
     assert len(loaded.warnings) == 1 and "counts.address_labels says 1" in loaded.warnings[0]
 
 
-def test_labels_without_timestamps_are_accepted(landing_dir):
+def test_labels_without_timestamps_are_known_from_the_snapshot_date(landing_dir):
     path = landing_dir / labels_key("torus")
     labels = pq.read_table(path).drop_columns(["created_timestamp", "updated_timestamp"])
     pq.write_table(labels, path)
-    loaded = read_batch(LocalLanding(landing_dir), batch_ref())
+    # The snapshot was exported with the last published day: known that day...
+    loaded = read_batch(LocalLanding(landing_dir), batch_ref(DAY1 + dt.timedelta(days=2)))
     assert loaded.tables["address_labels"].height == labels.num_rows
+    # ...not on an earlier day, which a backfill with this newer snapshot must not learn.
+    earlier = read_batch(LocalLanding(landing_dir), batch_ref())
+    assert earlier.tables["address_labels"].height == 0
+    assert any("without created_timestamp" in w for w in earlier.warnings)
 
 
 def _counts(root, batch):

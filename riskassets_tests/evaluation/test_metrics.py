@@ -1,0 +1,68 @@
+"""Metrics, weighted for the bootstrap, against scikit-learn; the paired bootstrap; ECE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, ndcg_score, roc_auc_score
+
+from riskassets.evaluation import metrics as m
+
+RNG = np.random.default_rng(3)
+
+
+@pytest.mark.parametrize("decimals", [2, 6])  # 2: many ties
+def test_average_precision_and_roc_auc_match_scikit_learn(decimals):
+    y = (RNG.random(800) < 0.2).astype(float)
+    score = np.round(y * 0.5 + RNG.random(800), decimals)
+    assert m.average_precision(y, score) == pytest.approx(average_precision_score(y, score))
+    assert m.roc_auc(y, score) == pytest.approx(roc_auc_score(y, score))
+
+
+def test_weights_are_resampled_rows():
+    """A row drawn w times under a weight vector is the same as w copies of it."""
+    y = (RNG.random(400) < 0.3).astype(float)
+    score = y * 0.4 + RNG.random(400)
+    weight = RNG.integers(0, 3, 400).astype(float)
+    copies = np.repeat(np.arange(400), weight.astype(int))
+    ranked = m.Ranked(y, score)
+    assert ranked.average_precision(weight) == pytest.approx(
+        average_precision_score(y[copies], score[copies])
+    )
+    assert ranked.roc_auc(weight) == pytest.approx(roc_auc_score(y[copies], score[copies]))
+    assert ranked.ndcg(weight) == pytest.approx(
+        ndcg_score(y[copies][None, :], score[copies][None, :], k=50)
+    )
+
+
+def test_ndcg_is_the_mean_over_days():
+    day = np.repeat([1, 2], 200)
+    y = (RNG.random(400) < 0.3).astype(float)
+    score = y + RNG.random(400)
+    per_day = [ndcg_score(y[day == d][None, :], score[day == d][None, :], k=50) for d in (1, 2)]
+    assert m.ranking_metrics(day, y, score)["ndcg_at_50"] == pytest.approx(np.mean(per_day))
+
+
+def test_the_paired_bootstrap_is_seeded_and_brackets_its_estimate():
+    y = (RNG.random(600) < 0.2).astype(float)
+    good, noise = m.Ranked(y, y + RNG.random(600)), m.Ranked(y, RNG.random(600))
+    first = m.paired_bootstrap(good.average_precision, noise.average_precision, 600, seed=1)
+    again = m.paired_bootstrap(good.average_precision, noise.average_precision, 600, seed=1)
+    assert first == again
+    assert first.low < first.estimate < first.high and first.low > 0
+    # The same model against itself: a difference of exactly zero on every resample.
+    same = m.paired_bootstrap(good.average_precision, good.average_precision, 600)
+    assert same.low == same.estimate == same.high == 0
+
+
+def test_expected_calibration_error_and_its_floor():
+    p = RNG.random(5000)
+    calibrated = (RNG.random(5000) < p).astype(float)
+    assert m.expected_calibration_error(calibrated, p) < 0.03
+    # Probabilities pushed halfway to 1: about a quarter off on average.
+    assert m.expected_calibration_error(calibrated, (1 + p) / 2) == pytest.approx(0.25, abs=0.03)
+    # The floor: what chance alone gives perfectly calibrated probabilities on so few rows.
+    few = p[:200]
+    assert m.calibration_noise(few) > m.calibration_noise(p)
+    report = m.binary_metrics(calibrated, p)
+    assert report["ece_excess"] == max(report["ece"] - m.calibration_noise(p), 0)
