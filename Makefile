@@ -70,7 +70,7 @@ instance:
 
 ## The benchmark: every stage against its engine's limit (see README, Performance).
 bench: setup
-	$(BIN)/riskassets bench --scale $(BENCH_SCALE) --days $(BENCH_DAYS) --out bench.json
+	$(BIN)/python benchmarks/bench.py --scale $(BENCH_SCALE) --days $(BENCH_DAYS) --out bench.json
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

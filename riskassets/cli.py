@@ -4,8 +4,8 @@
     riskassets validate-batch verify one batch and its contracts, writing nothing
     riskassets sql            run a query on the configured warehouse (chDB or a server)
     riskassets models         the registered models: champion and latest version, test metrics
-    riskassets top            the day's alerts to review first, from the warehouse
-    riskassets bench          per-stage timings and memory against the engines' own limits
+    riskassets top            the day's alerts to review first, with their reason codes
+    riskassets evaluate       demo data: scored days on unseen addresses against the truth
 
 Pipelines run through Dagster itself (`dagster asset materialize`, `dagster dev`).
 """
@@ -218,13 +218,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from riskassets.bench import main as bench
-
-    bench(args.scale, args.days, args.out, keep=args.keep)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,17 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--format", choices=["table", "json"], default="table")
     ev.set_defaults(func=_evaluate)
 
-    ben = sub.add_parser("bench", help="per-stage speed and memory on generated data")
-    ben.add_argument("--scale", default="medium", help="small, demo, medium or large")
-    ben.add_argument(
-        "--days",
-        type=int,
-        default=12,
-        help="days generated: 5 train the models, the rest (up to 7) are the chain's backfill",
-    )
-    ben.add_argument("--out", default="bench.json", help="JSON report")
-    ben.add_argument("--keep", action="store_true", help="keep the scratch home and its logs")
-    ben.set_defaults(func=_bench)
     return parser
 
 

@@ -13,12 +13,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_reports_every_stage_with_its_limit(tmp_path):
-    # Its own process, as `riskassets bench` is run: its stages open a chDB folder of their
-    # own, in child processes, and this process holds the session's (one folder per process).
+    # Its own process, as `make bench` runs it: its stages open a chDB folder of their own, in
+    # child processes, and this process holds the session's (one folder per process).
     out = tmp_path / "bench.json"
-    exe = Path(sys.executable).with_name("riskassets")
+    script = Path(__file__).parents[1] / "benchmarks" / "bench.py"
     proc = subprocess.run(
-        [str(exe), "bench", "--scale", "small", "--days", "7", "--out", str(out)],
+        [sys.executable, str(script), "--scale", "small", "--days", "7", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -28,9 +28,9 @@ def test_bench_reports_every_stage_with_its_limit(tmp_path):
     stages = {s["name"]: s for s in report["stages"]}
     for expected in (
         "ingest (5 days)",
-        "alert_features (1 day)",
+        "alert_features with history (1 day)",
         "train all three (14 dates)",
-        "score 1 day, 3 models",
+        "score 1 day, 3 models, reason codes",
         "alert_features via dg.materialize",
         "alert_features via dagster CLI",
         "chain, 2-day backfill via CLI",
@@ -52,7 +52,13 @@ def test_training_dates_are_repeated_without_overlap():
 
     import polars as pl
 
-    from riskassets.bench import _repeat_dates
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench.py"
+    loaded = importlib.util.spec_from_file_location("bench", path)
+    bench = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(bench)
+    _repeat_dates = bench._repeat_dates
 
     days = [dt.date(2025, 8, d) for d in (1, 3, 4)]
     frame = pl.DataFrame({"processing_date": days, "row": [0, 1, 2]})

@@ -1,14 +1,18 @@
-"""`riskassets bench`: every stage's logic on generated data, beside the limit it cannot beat.
+"""`make bench` (python benchmarks/bench.py): every stage's logic on generated data, beside the
+limit it cannot beat. Not part of the installed package: it drives the package's own
+functions, in child processes of its own.
 
 Per stage: wall seconds, rows per second and peak resident memory, and the same work done by
 the engine alone on the same files or matrices:
 
 - ingestion vs chDB's own INSERT … SELECT … FROM file(…, Parquet) plus the files' SHA-256;
 - alert features vs the bare feature SQL run once;
-- training vs xgboost.train on the same matrix, parameters and number of rounds, on a matrix
-  of 14 train dates (the generated train dates repeated under earlier dates when fewer were
+- training: the whole life of each model version as the assets run it (held-out fit, refit on
+  every labelled date, calibration, TreeSHAP group importance, the ablation fits, the
+  bootstrap gate, MLflow logging), beside xgboost.train of the held-out fit alone, on a
+  training set of 14 dates (the generated dates repeated under earlier dates when fewer were
   generated: the size of 14 days, not 14 distinct days);
-- scoring vs inplace_predict on the same matrices;
+- scoring with reason codes (TreeSHAP) vs inplace_predict on the same matrices;
 - Dagster's overhead: one features partition through `dagster asset materialize` (and through
   dg.materialize in process) vs the logic called directly;
 - a 7-day single-run backfill of the whole daily chain (raw → features and labels → scores)
@@ -18,9 +22,11 @@ The days are split in two: the first ``MODEL_DAYS`` are ingested stage by stage 
 models that the chain's scores use; the chain runs on the days after them.
 
 chDB allows one process per data folder, so the orchestrating process never opens the
-warehouse: each stage runs in a child process of its own (``python -m riskassets.bench``),
+warehouse: each stage runs in a child process of its own (``python benchmarks/bench.py``),
 which also makes each stage's peak memory its own. Everything lives in a scratch runtime home,
 so the benchmark never touches the demo warehouse.
+
+    python benchmarks/bench.py --scale medium --days 12 --out bench.json [--keep]
 """
 
 from __future__ import annotations
@@ -122,7 +128,7 @@ def run(
         return stage
 
     def child(stage: str, **args: Any) -> Any:
-        cmd = [sys.executable, "-m", "riskassets.bench", stage, json.dumps(args, default=str)]
+        cmd = [sys.executable, __file__, stage, json.dumps(args, default=str)]
         _, _, out = run_measured(cmd, env, home / "logs" / f"{stage}.log")
         line = next(x for x in out.splitlines() if x.startswith(RESULT_PREFIX))
         return json.loads(line.removeprefix(RESULT_PREFIX))
@@ -138,7 +144,7 @@ def run(
     ):
         for stage in result:
             add(Stage(**stage))
-    direct = next(s for s in stages if s.name == "alert_features (1 day)").seconds
+    direct = next(s for s in stages if s.name.startswith("alert_features with history")).seconds
 
     def dagster(
         name: str, select: str, partition: str, extra: dict[str, str] | None = None, check=True
@@ -324,7 +330,7 @@ def _alert_features(client, day: dt.date) -> int:
 
 def stage_features(dates: list[str]) -> list[dict]:
     from riskassets import warehouse
-    from riskassets.features import build
+    from riskassets.features import build, spec
 
     client = _client()
     days = [dt.date.fromisoformat(d) for d in dates]
@@ -332,28 +338,34 @@ def stage_features(dates: list[str]) -> list[dict]:
     def every_day() -> None:  # what the features group does for each day
         for day in days:
             _alert_features(client, day)
-            build.labels_day(client, NETWORK, day)
             frame = build.cluster_features_day(client, NETWORK, day).frames["cluster_features"]
             build.write_day(client, "cluster_features", NETWORK, day, frame)
 
     all_seconds, _ = _timed(every_day)
     seconds, rows = _timed(_alert_features, client, days[-1])
     peak = _peak_mib()
+    query = warehouse.render_generated(
+        "features/alert_features",
+        select_list=spec.select_list(spec.ALERT_FEATURE_SPECS),
+        history_sot=spec.history_sot_aggregates(),
+        history_alerts=spec.history_alert_counts(),
+    )
+    history_start = days[-1] - dt.timedelta(days=spec.HISTORY_DAYS)
     limit, _ = _timed(
         lambda: client.query_arrow(
-            warehouse.sql_text("features/alert_features"),
-            parameters={"network": NETWORK, "processing_date": days[-1]},
+            query,
+            parameters={
+                "network": NETWORK,
+                "processing_date": days[-1],
+                "history_start": history_start,
+            },
         )
     )
     return [
+        asdict(Stage(f"features ({len(days)} days)", all_seconds, 0, peak, notes={"days": dates})),
         asdict(
             Stage(
-                f"features+labels ({len(days)} days)", all_seconds, 0, peak, notes={"days": dates}
-            )
-        ),
-        asdict(
-            Stage(
-                "alert_features (1 day)",
+                "alert_features with history (1 day)",
                 seconds,
                 rows,
                 peak,
@@ -386,55 +398,61 @@ def _repeat_dates(frame, dates_wanted: int):
 
 
 def stage_training(dates: list[str], train_dates: int) -> list[dict]:
+    import mlflow
     import polars as pl
     import xgboost as xgb
 
     from riskassets.settings import load_settings
-    from riskassets.training import models
-    from riskassets.training.config import SplitConfig, XGBConfig
-    from riskassets.training.dataset import build_training_set
+    from riskassets.training import models, pipeline
+    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
+    from riskassets.training.dataset import TrainingSet, build_training_set, write_training_set
 
-    client = _client()
+    client, settings = _client(), load_settings()
     days = [dt.date.fromisoformat(d) for d in dates]
+    as_of = days[-1]
     split = SplitConfig(train_days=len(days), test_days=1, min_positives=1, min_negatives=1)
-    training_set = build_training_set(client, NETWORK, days[-1], START, split)
-    config = XGBConfig()
-    out_dir = Path(load_settings().home) / "bench_models"
-    out_dir.mkdir(exist_ok=True)
-    stages, total, peak_all = [], 0.0, 0.0
-    for name, spec in models.MODELS.items():
-        frame = training_set.alerts if spec.entity == "alerts" else training_set.clusters
-        train = _repeat_dates(frame.filter(pl.col("split") == "train"), train_dates)
-        seconds, booster = _timed(models.train, spec, train, config)
-        booster.save_model(out_dir / f"{name}.json")
-        total += seconds
-        peak_all = _peak_mib()
-        # The same matrix, parameters and number of rounds, straight into xgboost.train.
-        fit, _ = models.split_validation(
-            train.sort("processing_date", spec.key), config.validation_days
-        )
-        matrix = xgb.DMatrix(
-            models.matrix(fit, spec.features), label=fit["label"].to_numpy(), nthread=2
-        )
-        if spec.objective.startswith("rank:"):
-            matrix.set_group(
-                fit.group_by("processing_date", maintain_order=True).len()["len"].to_numpy()
+    built = build_training_set(client, NETWORK, as_of, START, split)
+    # The training set the models read, grown to train_dates dates (test date unchanged).
+    grown = TrainingSet(
+        as_of,
+        built.window,
+        *(
+            pl.concat(
+                [
+                    _repeat_dates(f.filter(pl.col("split") == "train"), train_dates - 1),
+                    f.filter(pl.col("split") == "test"),
+                ]
             )
-        rounds = min(
-            int(booster.best_iteration) + 1 + config.early_stopping_rounds,
-            config.num_boost_round,
+            for f in (built.alerts, built.clusters)
+        ),
+    )
+    write_training_set(client, NETWORK, grown)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(f"riskassets.{NETWORK}")
+    config, stages, total = XGBConfig(), [], 0.0
+    for name, spec in models.MODELS.items():
+        request = pipeline.TrainRequest(NETWORK, as_of, name, config, GateConfig(), split)
+        with mlflow.start_run(run_name=f"bench {name}"):
+            seconds, result = _timed(pipeline.train_and_gate, client, request)
+        total += seconds
+        train, _ = pipeline.load_training_rows(client, NETWORK, as_of, spec)
+        # The held-out fit's matrix, parameters and rounds, straight into xgboost.train.
+        fit, _ = models.split_validation(models.ordered(train, spec), config.validation_days)
+        limit, _ = _timed(
+            xgb.train,
+            config.params(spec.objective, spec.eval_metric),
+            models.dmatrix(fit, spec),
+            num_boost_round=max(result.rounds, 1),
         )
-        params = config.params(spec.objective, spec.eval_metric)
-        limit, _ = _timed(xgb.train, params, matrix, num_boost_round=rounds)
         stages.append(
             Stage(
-                f"train {name}",
+                f"train {name} (whole version)",
                 seconds,
                 train.height,
-                peak_all,
-                "xgboost.train, same matrix and rounds",
+                _peak_mib(),
+                "xgboost.train of the held-out fit",
                 limit,
-                notes={"rounds": rounds, "train_dates": train["processing_date"].n_unique()},
+                notes={"rounds": result.rounds, "status": result.decision.status},
             )
         )
     generated = len(days) - 1
@@ -443,12 +461,14 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
             f"train all three ({train_dates} dates)",
             total,
             sum(s.rows for s in stages),
-            peak_all,
+            _peak_mib(),
             target=f"≤ 120 s on {TRAIN_DATES} days",
             notes={
                 "train_dates": train_dates,
                 "generated_train_dates": generated,
                 "repeated": generated < train_dates,
+                "per_version": "held-out fit, refit, calibration, group importance, "
+                "ablation fits, bootstrap gate, MLflow logging",
             },
         )
     )
@@ -456,44 +476,62 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
 
 
 def stage_scoring(day: str) -> list[dict]:
-    import xgboost as xgb
+    import mlflow
 
-    from riskassets.scoring.score import day_features
+    from riskassets.scoring import score
     from riskassets.settings import load_settings
-    from riskassets.training import models
+    from riskassets.training import registry
+    from riskassets.training.config import MODEL_NAMES, registered_name
 
     client = _client()
     date = dt.date.fromisoformat(day)
-    model_dir = Path(load_settings().home) / "bench_models"
-    boosters = {name: xgb.Booster(model_file=model_dir / f"{name}.json") for name in models.MODELS}
-    alerts = day_features(client, "alert_features", "alert_id", NETWORK, date)
-    clusters = day_features(client, "cluster_features", "cluster_id", NETWORK, date)
+    uri = load_settings().mlflow_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    chosen = {}
+    for name in MODEL_NAMES:  # the latest version of each, promoted or not
+        versions = registry.model_versions(NETWORK, name)
+        if not versions:  # skipped for short data (tiny scales)
+            continue
+        latest = max(versions, key=lambda v: int(v.version))
+        booster, reference, mapping = registry.load_version(
+            uri, registered_name(NETWORK, name), str(latest.version), latest.run_id
+        )
+        chosen[name] = score.ScoringModel(name, latest.version, date, booster, reference, mapping)
+    alerts = score.day_features(client, "alert_features", "alert_id", NETWORK, date)
+    clusters = score.day_features(client, "cluster_features", "cluster_id", NETWORK, date)
+    frames = {"alert_scorer": alerts, "alert_ranker": alerts, "cluster_scorer": clusters}
 
-    def logic() -> None:
-        for name, spec in models.MODELS.items():
-            frame = alerts if spec.entity == "alerts" else clusters
-            models.predict(boosters[name], frame, spec.features)
+    def logic() -> None:  # what the two scoring assets compute for a day
+        for name, model in chosen.items():
+            if name == "alert_ranker":
+                model.predict(frames[name])
+            else:
+                model.explain(frames[name])
 
     seconds, _ = _timed(logic)
     peak = _peak_mib()
-    matrices = {
-        name: models.matrix(alerts if spec.entity == "alerts" else clusters, spec.features)
-        for name, spec in models.MODELS.items()
-    }
-    limit, _ = _timed(lambda: [boosters[n].inplace_predict(m) for n, m in matrices.items()])
+    matrices = {n: models_matrix(frames[n], n) for n in chosen}
+    limit, _ = _timed(lambda: [chosen[n].booster.inplace_predict(m) for n, m in matrices.items()])
     return [
         asdict(
             Stage(
-                "score 1 day, 3 models",
+                "score 1 day, 3 models, reason codes",
                 seconds,
                 alerts.height,
                 peak,
                 "inplace_predict on the same matrices",
                 limit,
                 "≤ 3 s",
+                {"models": sorted(chosen)},
             )
         )
     ]
+
+
+def models_matrix(frame, name: str):
+    from riskassets.training import models
+
+    return models.matrix(frame, models.MODELS[name].features)
 
 
 def stage_dagster(day: str) -> list[dict]:
@@ -613,6 +651,28 @@ def main(scale: str, days: int, out: str | None, keep: bool = False) -> list[Sta
     return stages
 
 
-if __name__ == "__main__":  # a stage in its own process: python -m riskassets.bench STAGE ARGS
-    stage, arguments = sys.argv[1], json.loads(sys.argv[2])
-    print(RESULT_PREFIX + json.dumps(STAGES[stage](**arguments), default=str))
+def cli(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="medium", help="small, demo, medium or large")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=12,
+        help=f"days generated: {MODEL_DAYS} train the models, the rest (up to {CHAIN_DAYS}) "
+        "are the chain's backfill",
+    )
+    parser.add_argument("--out", default="bench.json", help="JSON report")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch home and its logs")
+    args = parser.parse_args(argv)
+    main(args.scale, args.days, args.out, keep=args.keep)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] in STAGES:  # a stage in its own process
+        stage, arguments = sys.argv[1], json.loads(sys.argv[2])
+        print(RESULT_PREFIX + json.dumps(STAGES[stage](**arguments), default=str))
+    else:
+        sys.exit(cli(sys.argv[1:]))
