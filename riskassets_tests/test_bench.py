@@ -57,6 +57,7 @@ def test_training_dates_are_repeated_without_overlap():
     path = Path(__file__).parents[1] / "benchmarks" / "bench.py"
     loaded = importlib.util.spec_from_file_location("bench", path)
     bench = importlib.util.module_from_spec(loaded)
+    sys.modules["bench"] = bench  # its dataclasses look their module up
     loaded.loader.exec_module(bench)
     _repeat_dates = bench._repeat_dates
 
