@@ -26,7 +26,7 @@ ASSETS = [
     ["torus", f"raw_{t}"]
     for t in ("alerts", "features", "clusters", "money_flows", "address_labels")
 ]
-ASSETS += [["torus", "alert_features"], ["torus", "alert_labels"], ["torus", "cluster_features"]]
+ASSETS += [["torus", "alert_features"], ["torus", "cluster_features"]]
 
 LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
