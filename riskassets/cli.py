@@ -69,8 +69,12 @@ def _validate_batch(args: argparse.Namespace) -> int:
         )
         return 2
     batch = parsed[0]
+    zone = open_landing(root or ".")
+    if not zone.exists():
+        print(f"error: the landing root {zone.url} does not exist", file=sys.stderr)
+        return 2
     try:
-        loaded = read_batch(open_landing(root or "."), batch)
+        loaded = read_batch(zone, batch)
     except BatchError as e:
         print(f"REJECTED {e}")
         return 1
@@ -89,23 +93,13 @@ def _validate_batch(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     from riskassets import warehouse
 
-    settings = load_settings()
-    client = warehouse.connect(
-        settings.warehouse_url,
-        settings.warehouse_database,
-        os.environ.get("RISKASSETS_WAREHOUSE_PASSWORD"),
-    )
-    frame = pl.from_arrow(client.query_arrow(args.query))
+    warehouse.require_read_statement(args.query)  # before the warehouse is even opened
+    frame = pl.from_arrow(_client(load_settings()).query_arrow(args.query))
     assert isinstance(frame, pl.DataFrame)
-    if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
-    elif args.format == "json":
-        print(json.dumps(frame.to_dicts(), default=str, indent=2))
-    else:
-        with pl.Config(
-            tbl_rows=args.max_rows, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=40
-        ):
-            print(frame)
+    shown = frame.head(args.max_rows) if args.format == "table" else frame
+    _print(shown, args.format, wide=args.wide)
+    if shown.height < frame.height:
+        print(f"… {frame.height - shown.height} more row(s): --max-rows, or --format csv")
     return 0
 
 
@@ -122,12 +116,16 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _client(settings):
+    """The operator commands' client: read-only, so no command of theirs can change data."""
     from riskassets import warehouse
 
     return warehouse.connect(
         settings.warehouse_url,
         settings.warehouse_database,
         os.environ.get("RISKASSETS_WAREHOUSE_PASSWORD"),
+        read_only=True,
+        wait_seconds=settings.warehouse_wait_seconds,
+        on_wait=lambda message: print(message, file=sys.stderr),
     )
 
 
@@ -218,6 +216,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.strip().lstrip("+").isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number, at least 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="publish demo SOT batches (META.json last)")
     gen.add_argument("--network", default="torus")
     gen.add_argument("--start", required=True, help="first processing date, YYYY-MM-DD")
-    gen.add_argument("--days", type=int, default=1)
+    gen.add_argument("--days", type=_positive, default=1, help="how many days (at least 1)")
     gen.add_argument("--scale", default="demo", help="small, demo, medium or large")
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--window-days", type=int, help="default: the network's configured window")
@@ -236,10 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("url", help="…/snapshots/{network}/{date}/{window_days} (folder or s3://)")
     val.set_defaults(func=_validate_batch)
 
-    sql = sub.add_parser("sql", help="run a query on the configured warehouse")
+    sql = sub.add_parser(
+        "sql", help="run a read-only query on the configured warehouse (SELECT, SHOW, …)"
+    )
     sql.add_argument("query")
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+    sql.add_argument("--wide", action="store_true", help="long values in full")
     sql.set_defaults(func=_sql)
 
     mod = sub.add_parser("models", help="champion and latest model versions with test metrics")

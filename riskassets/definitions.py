@@ -1,29 +1,42 @@
 """The riskassets code location: assembles assets, checks, sensors and resources."""
 
+import datetime as dt
+
 import dagster as dg
 
 from riskassets.defs.automation import automation_sensor
 from riskassets.defs.features.assets import build_feature_assets
+from riskassets.defs.ranges import transient_retries
 from riskassets.defs.resources import build_resources
 from riskassets.defs.scoring.assets import build_scoring_assets
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.sensors import build_batch_sensor
 from riskassets.defs.training.assets import build_model_assets, build_training_assets
 from riskassets.settings import Settings, load_settings
+from riskassets.sot.discovery import RetryRules
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     assets, sensors = [], []
+    retry = transient_retries(settings.retry_delay_seconds)
     for network in settings.networks:
-        raw = build_raw_sot_assets(network)
+        raw = build_raw_sot_assets(network, retry)
         assets += [
             raw,
-            *build_feature_assets(network),
-            *build_training_assets(network, settings.split),
-            *build_model_assets(network, settings.xgb, settings.gate, settings.split),
-            *build_scoring_assets(network),
+            *build_feature_assets(network, retry),
+            *build_training_assets(network, settings.split, retry),
+            *build_model_assets(network, settings.xgb, settings.gate, settings.split, retry),
+            *build_scoring_assets(network, retry),
         ]
-        sensors.append(build_batch_sensor(network, raw))
+        sensors.append(
+            build_batch_sensor(
+                network,
+                raw,
+                lookback_days=settings.sensor_lookback_days,
+                retry=RetryRules(first_delay=dt.timedelta(seconds=settings.sensor_retry_seconds)),
+                interval_seconds=settings.sensor_interval_seconds,
+            )
+        )
     return dg.Definitions(
         assets=assets,
         sensors=[*sensors, automation_sensor()],

@@ -14,6 +14,14 @@ definitions for any settings without reloading modules.
 | RISKASSETS_TRAIN_DAYS / RISKASSETS_TEST_DAYS | ``14`` / ``3`` (trailing dates of a training set) |
 | RISKASSETS_MIN_POSITIVES / _NEGATIVES | ``10`` / ``10`` (per model: train, unseen test) |
 | RISKASSETS_MAX_ECE | ``0.05`` (test expected calibration error a probability model may have) |
+| RISKASSETS_WAREHOUSE_WAIT_SECONDS | ``120`` (wait for a chDB folder another process holds) |
+| RISKASSETS_SENSOR_LOOKBACK_DAYS | ``14`` (days before the newest batch the sensor lists) |
+| RISKASSETS_SENSOR_INTERVAL_SECONDS | ``30`` (the batch sensor's minimum interval between ticks) |
+| RISKASSETS_SENSOR_RETRY_SECONDS | ``120`` (a failed ingest is requested again after, doubling) |
+| RISKASSETS_RETRY_DELAY_SECONDS | ``15`` (a step's first retry after a passing failure, doubling) |
+
+A value that breaks its rule fails when the settings are read (at code-location load), with
+the variable, the value and the rule in the message.
 """
 
 from __future__ import annotations
@@ -45,6 +53,11 @@ class Settings:
     warehouse_url: str
     warehouse_database: str
     mlflow_tracking_uri: str
+    warehouse_wait_seconds: float = 120.0
+    sensor_lookback_days: int = 14
+    sensor_interval_seconds: int = 30
+    sensor_retry_seconds: float = 120.0
+    retry_delay_seconds: float = 15.0
     split: SplitConfig = SplitConfig()
     xgb: XGBConfig = XGBConfig()
     gate: GateConfig = GateConfig()
@@ -67,14 +80,27 @@ def parse_networks(text: str) -> tuple[Network, ...]:
             )
         name, window, start = fields
         try:
-            networks.append(Network(check_network(name), int(window), dt.date.fromisoformat(start)))
+            networks.append(
+                Network(check_network(name), _window_days(window), dt.date.fromisoformat(start))
+            )
         except ValueError as e:
-            raise ValueError(f"RISKASSETS_NETWORKS entry {item!r}: {e}") from e
+            raise ValueError(
+                f"RISKASSETS_NETWORKS entry {item!r} (name:window_days:YYYY-MM-DD): {e}"
+            ) from e
     if not networks:
         raise ValueError("RISKASSETS_NETWORKS names no network")
     if len({n.name for n in networks}) != len(networks):
         raise ValueError("RISKASSETS_NETWORKS names a network twice")
     return tuple(networks)
+
+
+def _window_days(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(
+            f"window_days {text!r} must be a whole number of days, at least 1 (the SOT runs "
+            "7, 30, 90 and 195)"
+        )
+    return int(text)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -89,30 +115,57 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
         split=SplitConfig(
-            train_days=_int(env, "RISKASSETS_TRAIN_DAYS", 14),
-            test_days=_int(env, "RISKASSETS_TEST_DAYS", 3),
-            min_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10),
-            min_negatives=_int(env, "RISKASSETS_MIN_NEGATIVES", 10),
+            train_days=_int(env, "RISKASSETS_TRAIN_DAYS", 14, minimum=1),
+            test_days=_int(env, "RISKASSETS_TEST_DAYS", 3, minimum=1),
+            min_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10, minimum=1),
+            min_negatives=_int(env, "RISKASSETS_MIN_NEGATIVES", 10, minimum=1),
         ),
-        gate=GateConfig(max_ece=_float(env, "RISKASSETS_MAX_ECE", 0.05)),
+        gate=GateConfig(max_ece=_float(env, "RISKASSETS_MAX_ECE", 0.05, minimum=0.0, maximum=1.0)),
+        warehouse_wait_seconds=_float(env, "RISKASSETS_WAREHOUSE_WAIT_SECONDS", 120.0, minimum=0.0),
+        sensor_lookback_days=_int(env, "RISKASSETS_SENSOR_LOOKBACK_DAYS", 14, minimum=0),
+        sensor_interval_seconds=_int(env, "RISKASSETS_SENSOR_INTERVAL_SECONDS", 30, minimum=1),
+        sensor_retry_seconds=_float(env, "RISKASSETS_SENSOR_RETRY_SECONDS", 120.0, minimum=0.0),
+        retry_delay_seconds=_float(env, "RISKASSETS_RETRY_DELAY_SECONDS", 15.0, minimum=0.0),
     )
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
     value = env.get(name)
     if not value:
         return default
+    rule = "a number" + _bounds(minimum, maximum)
     try:
-        return float(value)
+        number = float(value)
     except ValueError as e:
-        raise ValueError(f"{name}={value!r} must be a number") from e
+        raise ValueError(f"{name}={value!r} must be {rule}") from e
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ValueError(f"{name}={value!r} must be {rule}")
+    return number
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
     value = env.get(name)
     if not value:
         return default
+    rule = "a whole number" + _bounds(minimum, None)
     try:
-        return int(value)
+        number = int(value)
     except ValueError as e:
-        raise ValueError(f"{name}={value!r} must be an integer") from e
+        raise ValueError(f"{name}={value!r} must be {rule}") from e
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name}={value!r} must be {rule}")
+    return number
+
+
+def _bounds(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" from {minimum:g} to {maximum:g}"
+    if minimum is not None:
+        return f", at least {minimum:g}"
+    return ""

@@ -8,9 +8,14 @@ they are validated against a strict pattern and substituted as ``$name`` placeho
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import re
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,6 +36,10 @@ _REPLACE_SETTINGS = {"allow_replace_partition_from_empty_source": 1}
 # Inserts from Parquet form blocks of 256k rows instead of ~1M: measured on a medium batch's
 # money_flows (2M rows) this staged it in 1.3 s instead of 2.3 s with 0.4 GiB less memory.
 PARQUET_INSERT_SETTINGS = {"max_insert_block_size": 262144, "min_insert_block_size_rows": 262144}
+
+# How long a process waits for a chDB folder that another process holds (settings.py).
+WAIT_SETTING = "RISKASSETS_WAREHOUSE_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 120.0
 
 _chdb_lock = threading.Lock()
 _chdb_clients: dict[tuple[str, str], Client] = {}
@@ -134,11 +143,24 @@ class WarehouseTarget:
         return cls("chdb", str(Path(url).resolve()))
 
 
-def connect(url: str, database: str, password: str | None = None, **settings: Any) -> Client:
-    """A client on ``database`` (created if missing) with the DDL applied.
+def connect(
+    url: str,
+    database: str,
+    password: str | None = None,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
+) -> Client:
+    """A client on ``database``.
+
+    Read-write (the pipeline): the database is created if missing and the DDL applied.
+    Read-only (operator commands): nothing is created or migrated, and every query runs with
+    ClickHouse's ``readonly`` setting, so no statement can write, drop or truncate.
 
     chDB allows one data folder per process and one process per folder, so embedded clients
-    are shared per process and asking for a second folder fails with a clear message.
+    are shared per process; a folder held by another process is waited for up to
+    ``wait_seconds`` (``on_wait`` hears who holds it), then WarehouseBusyError.
     """
     target = WarehouseTarget.parse(url)
     database = identifier(database)
@@ -150,10 +172,19 @@ def connect(url: str, database: str, password: str | None = None, **settings: An
             secure=parsed.scheme == "https",
             username=parsed.username or "default",
             password=password or parsed.password or "",
-            settings=settings or None,
+            # readonly=2: no writes, but the client may still set its own query settings.
+            settings={"readonly": 2} if read_only else None,
         )
     else:
-        client = _chdb_client(target.location, database)
+        client = _chdb_client(target.location, database, wait_seconds, on_wait)
+    if read_only:
+        if not client.command(f"EXISTS DATABASE {database}"):  # validated above
+            raise WarehouseError(
+                f"the warehouse {url} has no database {database!r} yet: materialise "
+                "something first (make demo)"
+            )
+        client.database = database
+        return ReadOnlyClient(client) if target.kind == "chdb" else client
     # Identifiers cannot be bound here; `database` was validated above.
     client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     client.database = database
@@ -161,7 +192,87 @@ def connect(url: str, database: str, password: str | None = None, **settings: An
     return client
 
 
-def _chdb_client(folder: str, database: str) -> Client:
+class ReadOnlyClient:
+    """A chDB client whose every query carries ``readonly=1`` (an embedded engine's session
+    settings are the process's, so they are set per query instead)."""
+
+    _READONLY = {"readonly": 1}
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, query: str, parameters: Any = None, settings: Any = None, **kw: Any) -> Any:
+        return self._client.query(query, parameters, {**(settings or {}), **self._READONLY}, **kw)
+
+    def query_arrow(self, query: str, parameters: Any = None, settings: Any = None, **kw: Any):
+        return self._client.query_arrow(
+            query, parameters, {**(settings or {}), **self._READONLY}, **kw
+        )
+
+    def command(self, cmd: str, parameters: Any = None, data: Any = None, settings: Any = None):
+        return self._client.command(cmd, parameters, data, {**(settings or {}), **self._READONLY})
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:
+        raise WarehouseError("this client is read-only")
+
+
+READ_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")
+_LEADING = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
+
+
+class ReadOnlyError(WarehouseError):
+    pass
+
+
+def require_read_statement(query: str) -> None:
+    """Refuse, before it runs, a statement that could change the warehouse: the operator
+    console reads only (the engine's ``readonly`` setting backs this up)."""
+    text = _LEADING.sub("", query, count=1)
+    word = re.match(r"[A-Za-z]*", text).group(0).upper()
+    if re.search(r"\bINTO\s+OUTFILE\b", text, re.IGNORECASE):
+        word = f"{word} … INTO OUTFILE"  # writes a file wherever the engine runs
+    elif word in READ_STATEMENTS:
+        return
+    raise ReadOnlyError(
+        f"refused, nothing was run: {word or repr(text[:20])} is not a read-only statement; "
+        f"the console runs {', '.join(READ_STATEMENTS)} only (writes go through the pipeline)"
+    )
+
+
+class WarehouseBusyError(WarehouseError):
+    """The embedded engine's folder is held by another process: a passing state (retry)."""
+
+
+def folder_holder(folder: str) -> str | None:
+    """Who holds the chDB folder (its status file's PID and start time), or None if free.
+
+    The engine holds an exclusive ``flock`` on ``status`` while it runs; testing for it here
+    avoids the engine's own failed start, which prints a stack trace on every attempt.
+    """
+    path = Path(folder) / "status"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fields = dict(line.split(": ", 1) for line in path.read_text().splitlines() if ": " in line)
+        return f"process {fields.get('PID', '?')} (since {fields.get('Started at', '?')})"
+    finally:
+        os.close(fd)  # closing releases the test lock too
+    return None
+
+
+def _chdb_client(
+    folder: str,
+    database: str,
+    wait_seconds: float,
+    on_wait: Callable[[str], None] | None,
+) -> Client:
     # One client per database (clients on one folder share the engine; each keeps its own
     # current database, so tests can isolate by database inside one folder).
     with _chdb_lock:
@@ -173,6 +284,8 @@ def _chdb_client(folder: str, database: str) -> Client:
                 f"this process already uses the chDB folder {other}; chDB cannot open a second "
                 f"folder ({folder}) in the same process"
             )
+        if not any(f == folder for f, _ in _chdb_clients):
+            _wait_for_folder(folder, wait_seconds, on_wait)
         Path(folder).mkdir(parents=True, exist_ok=True)
         try:
             client = clickhouse_connect.get_client(interface="chdb", path=folder)
@@ -184,6 +297,31 @@ def _chdb_client(folder: str, database: str) -> Client:
             ) from e
         _chdb_clients[folder, database] = client
         return client
+
+
+def _wait_for_folder(
+    folder: str, wait_seconds: float, on_wait: Callable[[str], None] | None
+) -> None:
+    """Wait while another process holds the folder (an operator's query, another run)."""
+    started = time.monotonic()
+    holder = folder_holder(folder)
+    if holder and on_wait:
+        on_wait(
+            f"the chDB folder {folder} is held by {holder}; waiting up to {wait_seconds:.0f} s "
+            f"({WAIT_SETTING})"
+        )
+    while holder:
+        waited = time.monotonic() - started
+        if waited >= wait_seconds:
+            raise WarehouseBusyError(
+                f"the chDB folder {folder} is held by {holder}; gave up after {waited:.0f} s "
+                f"({WAIT_SETTING}={wait_seconds:g}). chDB allows one process per folder: let "
+                "the other process finish (a run, `riskassets sql`), or stop it"
+            )
+        time.sleep(min(1.0, wait_seconds - waited))
+        holder = folder_holder(folder)
+    if on_wait and time.monotonic() - started > 0.5:
+        on_wait(f"the chDB folder {folder} is free after {time.monotonic() - started:.0f} s")
 
 
 def apply_ddl(client: Client) -> None:
@@ -205,7 +343,8 @@ def apply_ddl(client: Client) -> None:
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         if applied.get(name) == digest:
             continue
-        kind, obj = _CREATED.search(text).groups()
+        created = _CREATED.search(text)  # None: an ALTER, applied once, idempotent
+        kind, obj = created.groups() if created else ("ALTER", "")
         exists = kind == "TABLE" and client.command(
             f"EXISTS TABLE {identifier(obj)}"
         )  # the identifier comes from the package's own DDL
@@ -224,21 +363,39 @@ def apply_ddl(client: Client) -> None:
         )
 
 
-def replace_partition(
-    client: Client, table: str, network: str, processing_date: Any, rows: pa.Table
-) -> None:
-    """Make ``rows`` the whole (network, processing_date) partition of ``table``, atomically.
-
-    Rows go into a staging table first; the partition is then swapped in one
-    ``REPLACE PARTITION``, so readers see either the old or the new content, never a mix,
-    and a failed insert leaves the old content in place.
+def replace_partitions(
+    client: Client,
+    network: str,
+    processing_date: Any,
+    group: str,
+    frames: dict[str, pa.Table],
+    token: str | None = None,
+) -> str:
+    """Make each of ``frames`` (table → rows) the whole (network, processing_date) partition
+    of its table, all together or not at all (riskassets/commits.py): readers see either the
+    old or the new content of every table, never a mix, and a failed insert changes nothing.
     """
-    staging = stage_partition(client, table, network, processing_date, rows)
-    swap_partition(client, table, staging, network, processing_date, rows.num_rows)
+    from riskassets import commits
+
+    staged = [
+        commits.Staged(
+            table, stage_partition(client, table, network, processing_date, rows), rows.num_rows
+        )
+        for table, rows in frames.items()
+    ]
+    return commits.commit(client, network, processing_date, group, staged, token)
+
+
+def staging_stamp(network: str, processing_date: Any) -> str:
+    """The part of a staging table's name that names its day (sweeps match on it)."""
+    return f"_{network.replace('-', '_')}_{processing_date:%Y%m%d}_"
 
 
 def staging_name(table: str, network: str, processing_date: Any) -> str:
-    return identifier(f"_stage_{table}_{network.replace('-', '_')}_{processing_date:%Y%m%d}")
+    """A new staging table's name: unique per write, so that cleaning up after one write
+    (or a killed one) never drops another write's staging table of the same day."""
+    stamp = staging_stamp(network, processing_date)
+    return identifier(f"_stage_{table}{stamp}{uuid.uuid4().hex[:8]}")
 
 
 def embedded(client: Client) -> bool:
@@ -248,7 +405,6 @@ def embedded(client: Client) -> bool:
 
 def _new_staging(client: Client, table: str, network: str, processing_date: Any) -> str:
     staging = staging_name(table, network, processing_date)
-    client.command(render("drop_table", table=staging))
     client.command(render("create_staging", staging=staging, table=identifier(table)))
     return staging
 
@@ -288,14 +444,11 @@ def stage_parquet(
 def check_staged(
     client: Client, table: str, staging: str, network: str, processing_date: Any, rows: int
 ) -> None:
-    """Raise unless the staging table holds exactly ``rows`` rows, all in the partition.
-
-    For tables partitioned by (network, processing_date), the raw tables.
-    """
+    """Raise unless the staging table holds exactly ``rows`` rows, all in the partition
+    (network, date) that will be swapped."""
     params = {"network": network, "processing_date": processing_date}
-    total, in_partition = client.query(
-        render("staged_rows", staging=staging), parameters=params
-    ).result_rows[0]
+    staged_rows = render("staged_rows", staging=staging, date_column=_date_column(client, table))
+    total, in_partition = client.query(staged_rows, parameters=params).result_rows[0]
     if total != rows or in_partition != rows:
         raise WarehouseError(
             f"{table}: staged {total} row(s), {in_partition} of them in partition "
@@ -303,18 +456,39 @@ def check_staged(
         )
 
 
+def _date_column(client: Client, table: str) -> str:
+    """The date column of a (network, date) partition key (tables are partitioned so)."""
+    ((key,),) = client.query(sql_text("partition_key"), parameters={"table": table}).result_rows
+    columns = [c.strip() for c in key.strip("()").split(",")]
+    if len(columns) != 2 or columns[0] != "network":
+        raise WarehouseError(f"{table}: partition key {key!r} is not (network, date)")
+    return identifier(columns[1])
+
+
 def swap_partition(
-    client: Client, table: str, staging: str, network: str, processing_date: Any, rows: int
+    client: Client, table: str, staging: str, network: str, processing_date: Any
 ) -> None:
-    params = {"network": network, "processing_date": processing_date}
+    """Replace the partition of ``table`` with the staging table's; the staging table stays
+    (its rows are copied), so the swap can be repeated."""
     client.command(
-        render("replace_partition", table=identifier(table), staging=staging),
-        parameters=params,
+        render("replace_partition", table=identifier(table), staging=identifier(staging)),
+        parameters={"network": network, "processing_date": processing_date},
         settings=_REPLACE_SETTINGS,
     )
-    client.command(render("drop_table", table=staging))
+
+
+def log_partition(
+    client: Client, table: str, network: str, processing_date: Any, rows: int, token: str
+) -> None:
     client.command(
-        sql_text("partition_log_insert"), parameters={**params, "table_name": table, "rows": rows}
+        sql_text("partition_log_insert"),
+        parameters={
+            "network": network,
+            "processing_date": processing_date,
+            "table_name": table,
+            "rows": rows,
+            "token": token,
+        },
     )
 
 

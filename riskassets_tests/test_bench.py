@@ -49,10 +49,9 @@ def test_training_dates_are_repeated_without_overlap():
     # are 14; a day missing in between (a quiet day without clusters) must not make copies
     # land on the same date.
     import datetime as dt
+    import importlib.util
 
     import polars as pl
-
-    import importlib.util
 
     path = Path(__file__).parents[1] / "benchmarks" / "bench.py"
     loaded = importlib.util.spec_from_file_location("bench", path)

@@ -200,3 +200,111 @@ def test_dagster_cli_training_set_names_missing_partitions_then_builds(home):
     )
     splits = {r["split"]: r["n"] for r in json.loads(out.stdout)}
     assert splits.keys() == {"test", "train"} and all(n > 0 for n in splits.values())
+
+
+@pytest.fixture(scope="module")
+def ingested(home):
+    """The three days' raw tables (again, if a test before did it: ingest is idempotent)."""
+    _, env = home
+    dagster = [str(BIN / "dagster"), "asset", "materialize", "-m", "riskassets.definitions"]
+    run([*dagster, "--select", "group:sot", "--partition-range", "2025-08-01...2025-08-03"], env)
+    return home
+
+
+def sql(env, query: str, check: bool = False, **extra: str) -> subprocess.CompletedProcess:
+    return run([str(BIN / "riskassets"), "sql", query, "--format", "csv"], {**env, **extra}, check)
+
+
+def test_the_console_only_reads(ingested):
+    _, env = ingested
+    count = "SELECT count() AS n FROM raw_alerts"
+    before = sql(env, count, check=True).stdout
+    for statement in (
+        "DROP TABLE raw_alerts",
+        "TRUNCATE TABLE raw_alerts",
+        "  /* a comment first */ ALTER TABLE raw_alerts DELETE WHERE 1",
+        "INSERT INTO raw_alerts SELECT * FROM raw_alerts",
+        "SELECT * FROM raw_alerts INTO OUTFILE 'copy.csv'",
+    ):
+        refused = sql(env, statement)
+        assert refused.returncode == 1, statement
+        assert "refused, nothing was run" in refused.stderr and "read-only" in refused.stderr
+    # What slips past the first word meets the engine's readonly setting.
+    sneaky = sql(env, "SELECT 1; DROP TABLE raw_alerts")
+    assert sneaky.returncode == 1
+    assert sql(env, count, check=True).stdout == before
+    # The partition log still agrees with the table.
+    logged = sql(
+        env,
+        "SELECT sum(rows) FROM (SELECT argMax(rows, written_at) AS rows FROM partition_log "
+        "WHERE table_name = 'raw_alerts' GROUP BY processing_date)",
+        check=True,
+    )
+    assert logged.stdout.splitlines()[1] == before.splitlines()[1]
+
+
+def test_a_held_warehouse_is_waited_for_then_given_up_with_who_holds_it(ingested):
+    root, env = ingested
+    # Holds the chDB folder until told to let go (a line on its stdin).
+    hold = (
+        "import sys, clickhouse_connect;"
+        "client = clickhouse_connect.get_client(interface='chdb', path=sys.argv[1]);"
+        "print('held', flush=True); sys.stdin.readline()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(root / "chdb")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        gave_up = sql(env, "SELECT 1 AS one", RISKASSETS_WAREHOUSE_WAIT_SECONDS="1")
+        assert gave_up.returncode == 1
+        assert f"WarehouseBusyError: the chDB folder {root / 'chdb'} is held by process " in (
+            gave_up.stderr
+        )
+        assert f"process {holder.pid}" in gave_up.stderr
+        assert "RISKASSETS_WAREHOUSE_WAIT_SECONDS=1" in gave_up.stderr
+
+        waiting = subprocess.Popen(
+            [str(BIN / "riskassets"), "sql", "SELECT 1 AS one", "--format", "csv"],
+            env={**env, "RISKASSETS_WAREHOUSE_WAIT_SECONDS": "120"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        notice = waiting.stderr.readline()
+        assert f"is held by process {holder.pid}" in notice and "waiting up to 120 s" in notice
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        out, err = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0 and out.splitlines() == ["one", "1"]
+        assert "free after" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_bad_inputs_are_named_with_their_rule(home, tmp_path):
+    root, env = home
+    riskassets = str(BIN / "riskassets")
+    for days in ("0", "-3"):
+        bad = run([riskassets, "generate", "--days", days, "--dest", str(tmp_path)], env, False)
+        assert bad.returncode == 2 and f"'{days}' must be a whole number, at least 1" in bad.stderr
+    assert list(tmp_path.iterdir()) == []
+
+    missing = run(
+        [riskassets, "validate-batch", f"{tmp_path}/x/snapshots/torus/2025-08-01/195"], env, False
+    )
+    assert missing.returncode == 2 and f"landing root {tmp_path}/x does not exist" in missing.stderr
+
+    # Settings are checked when Dagster loads the code location.
+    validate = [str(BIN / "dagster"), "definitions", "validate", "-m", "riskassets.definitions"]
+    for value, rule in (
+        ("torus:abc:2025-08-01", "window_days 'abc' must be a whole number of days, at least 1"),
+        ("torus:-5:2025-08-01", "window_days '-5' must be a whole number of days, at least 1"),
+    ):
+        bad = run(validate, {**env, "RISKASSETS_NETWORKS": value}, False)
+        assert bad.returncode != 0 and rule in bad.stdout + bad.stderr
+        assert "RISKASSETS_NETWORKS" in bad.stdout + bad.stderr

@@ -44,6 +44,31 @@ class Rejected(Exception):
         self.checks = checks
 
 
+def transient_retries(delay_seconds: float = 15) -> dg.RetryPolicy:
+    """The step-level retry of every range asset: a passing failure (the warehouse busy, a
+    network error, a commit another process is finishing) is retried three times, after
+    ``delay_seconds``, then twice and four times that. Errors that a retry cannot cure
+    leave through ``permanent`` and are not retried."""
+    return dg.RetryPolicy(
+        max_retries=3,
+        delay=delay_seconds,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+TRANSIENT_RETRIES = transient_retries()
+# Set on a run that failed for a reason a retry cannot cure (the batch sensor reads it).
+FAILURE_TAG = "riskassets/failure"
+
+
+def permanent(context: dg.AssetExecutionContext, description: str) -> dg.Failure:
+    """A failure that no retry cures (bad input, a rule broken): marked so on the run, and
+    not retried by TRANSIENT_RETRIES."""
+    context.instance.add_run_tags(context.run.run_id, {FAILURE_TAG: "permanent"})
+    return dg.Failure(description=description, allow_retries=False)
+
+
 class Skipped(Exception):
     """A day that cannot be produced yet and is not an error (say, no model trained before
     it): nothing is written, nothing recorded, the run goes on."""
@@ -88,11 +113,12 @@ def run_range(
     context: dg.AssetExecutionContext,
     produce: Callable[[str], Day],
     label: str,
-    errors: tuple[type[Exception], ...] = (Exception,),
+    errors: tuple[type[Exception], ...] = (),
 ) -> Iterator:
     """Produce every partition of the run in order with ``produce(partition_key)``, reporting
-    each day as it commits. A failure stops the range with a ``dg.Failure`` naming the day;
-    the days before it stay committed and on record."""
+    each day as it commits. A failure stops the range, and the days before it stay committed
+    and on record: one of ``errors`` (or a rejected day) as a permanent ``dg.Failure`` naming
+    the day; anything else as itself, for the step's retry policy (TRANSIENT_RETRIES)."""
     produced, checks = [], []
     for partition in context.partition_keys:
         try:
@@ -103,9 +129,9 @@ def run_range(
         except Rejected as e:
             for key, outcome in e.checks:  # what failed shows in the UI
                 yield evaluation(key, outcome, partition)
-            raise dg.Failure(description=f"{label} {partition}: {e}") from e
+            raise permanent(context, f"{label} {partition}: {e}") from e
         except errors as e:
-            raise dg.Failure(description=f"{label} {partition}: {e}") from e
+            raise permanent(context, f"{label} {partition}: {e}") from e
         if day.message:
             context.log.info(day.message)
         for key, metadata in day.metadata.items():

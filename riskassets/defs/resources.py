@@ -19,9 +19,20 @@ class WarehouseResource(dg.ConfigurableResource):
     url: str = Field(description="chdb:FOLDER for embedded chDB, or http(s)://host:port")
     database: str = Field(default="riskassets", description="database holding every table")
     password: str = Field(default="", description="server password (use dg.EnvVar)")
+    wait_seconds: float = Field(
+        default=warehouse.DEFAULT_WAIT_SECONDS,
+        description="chDB: how long a step waits for the folder while another process "
+        "(an operator's query) holds it, before failing with a retryable error",
+    )
 
     def get_client(self) -> Client:
-        return warehouse.connect(self.url, self.database, self.password or None)
+        return warehouse.connect(
+            self.url,
+            self.database,
+            self.password or None,
+            wait_seconds=self.wait_seconds,
+            on_wait=dg.get_dagster_logger().warning,
+        )
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -48,6 +59,7 @@ def build_resources(settings: Settings) -> dict:
             database=settings.warehouse_database,
             # Secrets only through EnvVar, and only where a server needs one.
             password=dg.EnvVar("RISKASSETS_WAREHOUSE_PASSWORD") if remote else "",
+            wait_seconds=settings.warehouse_wait_seconds,
         ),
         "landing": LandingResource(url=settings.landing_url, s3=S3Resource()),
         "model_registry": ModelRegistryResource(tracking_uri=settings.mlflow_tracking_uri),

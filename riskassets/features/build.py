@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from riskassets import warehouse
+from riskassets import commits, warehouse
 from riskassets.checking import CheckOutcome
 from riskassets.features import spec
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES, HISTORY_DAYS
@@ -96,7 +96,7 @@ def write_day(client: Client, table: str, network: str, day: dt.date, frame: pl.
     rows = frame.with_columns(
         pl.lit(network).alias("network"), pl.lit(day).alias("processing_date")
     ).to_arrow()
-    warehouse.replace_partition(client, table, network, day, rows)
+    warehouse.replace_partitions(client, network, day, table, {table: rows})
 
 
 def feature_contract(
@@ -160,6 +160,7 @@ class DayResult:
 
 def alert_features_day(client: Client, network: str, day: dt.date) -> DayResult:
     require_partitions(client, network, RAW_INPUTS, [day], hint=_raw_hint(day))
+    commits.require_consistent(client, network, day, RAW_INPUTS)
     frame = alert_features(client, network, day)
     expected = day_rows(client, "raw_alerts", network, day)
     outcome = feature_contract(frame, "alert_id", ALERT_FEATURES, expected)
@@ -173,6 +174,7 @@ def alert_features_day(client: Client, network: str, day: dt.date) -> DayResult:
 
 def cluster_features_day(client: Client, network: str, day: dt.date) -> DayResult:
     require_partitions(client, network, ("alert_features",), [day])
+    commits.require_consistent(client, network, day, RAW_INPUTS)
     frame = cluster_features(client, network, day)
     expected = day_rows(client, "raw_clusters", network, day)
     outcome = feature_contract(frame, "cluster_id", CLUSTER_FEATURES, expected)

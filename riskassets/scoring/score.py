@@ -323,18 +323,14 @@ def score_and_write(
 
 
 def write_scores(client: Client, network: str, scored: ScoredDay) -> None:
-    """Stage every output of the day, then swap them in, then record COMPLETED."""
-    staged = {}
-    for table, frame in scored.outputs.items():
-        rows = frame.with_columns(
+    """Every output of the day together or not at all, then COMPLETED is recorded."""
+    frames = {
+        table: frame.with_columns(
             pl.lit(network).alias("network"), pl.lit(scored.day).alias("processing_date")
         ).to_arrow()
-        staged[table] = (
-            warehouse.stage_partition(client, table, network, scored.day, rows),
-            rows.num_rows,
-        )
-    for table, (staging, rows) in staged.items():
-        warehouse.swap_partition(client, table, staging, network, scored.day, rows)
+        for table, frame in scored.outputs.items()
+    }
+    warehouse.replace_partitions(client, network, scored.day, f"{scored.scope}_scores", frames)
     record_batch(client, network, scored.day, scored.scope, "COMPLETED", scored=scored)
 
 

@@ -27,6 +27,8 @@ from riskassets.sot.schema import (
     TableSpec,
 )
 
+# META.json is a few hundred bytes: anything near this is not one, and is not read whole.
+META_MAX_BYTES = 1024 * 1024
 META_FIELDS = (
     "schema_version",
     "batch_id",
@@ -185,9 +187,10 @@ def _to_date(name: str, source: pl.DataType, batch: BatchRef, file: str) -> pl.E
     raise BatchError(batch, file, f"column {name} must be a date", f"found {source}")
 
 
-def read_meta(zone: LandingZone, batch: BatchRef) -> dict[str, Any]:
-    """The batch's META.json, read and checked (raises BatchError)."""
-    return parse_meta(_read(zone, batch, META_FILE, batch.meta_key), batch)
+def read_meta(zone: LandingZone, batch: BatchRef) -> tuple[dict[str, Any], str]:
+    """The batch's META.json, read and checked (raises BatchError), and its SHA-256."""
+    raw = _read(zone, batch, META_FILE, batch.meta_key, limit=META_MAX_BYTES)
+    return parse_meta(raw, batch), hashlib.sha256(raw).hexdigest()
 
 
 def read_verified(
@@ -248,7 +251,7 @@ def read_batch(zone: LandingZone, batch: BatchRef) -> LoadedBatch:
     goes table by table instead (``riskassets.sot.ingest``).
     """
     started = time.perf_counter()
-    meta = read_meta(zone, batch)
+    meta, _ = read_meta(zone, batch)
     tables: dict[str, pl.DataFrame] = {}
     digests: dict[str, str] = {}
     for spec in BATCH_TABLES:
@@ -260,8 +263,17 @@ def read_batch(zone: LandingZone, batch: BatchRef) -> LoadedBatch:
     return LoadedBatch(batch, meta, tables, digests, time.perf_counter() - started, warnings)
 
 
-def _read(zone: LandingZone, batch: BatchRef, file: str, key: str) -> bytes:
+def _read(
+    zone: LandingZone, batch: BatchRef, file: str, key: str, limit: int | None = None
+) -> bytes:
     try:
+        if limit is not None and (size := zone.size(key)) > limit:
+            raise BatchError(
+                batch,
+                file,
+                f"must be at most {limit // 1024} KiB",
+                f"it is {size / 1024 / 1024:.1f} MiB",
+            )
         return zone.read(key)
     except MissingObjectError as e:
         raise BatchError(batch, file, "listed file must exist", key) from e

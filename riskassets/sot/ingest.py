@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
-from riskassets import warehouse
+from riskassets import commits, warehouse
 from riskassets.reporting import detached_head
 from riskassets.sot.batch import (
     LoadedBatch,
@@ -30,6 +30,21 @@ from riskassets.sot.layout import BatchRef, labels_key
 from riskassets.sot.schema import ADDRESS_LABELS, BATCH_TABLES, TABLES_BY_ASSET, TableSpec
 
 PREVIEW_ROWS = 5
+TEMP_PREFIX = "riskassets-stage-"
+
+
+def sweep_temporary_folders() -> list[str]:
+    """Remove the staging folders of ingests whose process is gone (killed mid-way)."""
+    removed = []
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        if not name.startswith(TEMP_PREFIX):
+            continue
+        pid = name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+            removed.append(name)
+    return removed
 
 
 @dataclass
@@ -73,7 +88,8 @@ class _Stager:
         self.from_files = warehouse.embedded(client)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskassets-stage")
         self._jobs: dict[str, tuple[Future[str], int]] = {}
-        self._folder = tempfile.mkdtemp(prefix="riskassets-stage-")
+        # The process id in the name: a folder whose process is gone is a leftover to sweep.
+        self._folder = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
 
     def stage(self, spec: TableSpec, frame: pl.DataFrame, data: bytes | None = None) -> None:
         """Stage one checked table in the background.
@@ -93,7 +109,7 @@ class _Stager:
         with open(path, "wb") as file:
             file.write(data)
         try:
-            return warehouse.stage_parquet(
+            staging = warehouse.stage_parquet(
                 self.client,
                 spec.asset,
                 self.batch.network,
@@ -101,6 +117,8 @@ class _Stager:
                 path,
                 spec.column_names,
             )
+            commits.kill_point("raw", "staging")  # tests: a table staged, its file on disk
+            return staging
         finally:
             os.unlink(path)
 
@@ -110,41 +128,33 @@ class _Stager:
             self.client, spec.asset, batch.network, batch.processing_date, rows
         )
 
-    def finish(self) -> None:
-        """Wait for every insert, check the staged row counts, then swap all partitions.
-
-        A failed insert or count raises before any partition is swapped.
-        """
-        staged: dict[str, tuple[str, int]] = {}
+    def finish(self, token: str) -> None:
+        """Wait for every insert, then commit the day's tables together (commits.commit: the
+        staged row counts are checked first). A failed insert or count raises before any
+        partition is swapped."""
+        staged = []
         for asset, (job, rows) in self._jobs.items():
             try:
-                staged[asset] = (job.result(), rows)
+                staged.append(commits.Staged(asset, job.result(), rows))
             except Exception as e:
                 raise warehouse.WarehouseError(
                     f"batch {self.batch.batch_id}: staging {asset} failed; nothing was written: {e}"
                 ) from e
         batch = self.batch
-        for asset, (staging, rows) in staged.items():
-            warehouse.check_staged(
-                self.client, asset, staging, batch.network, batch.processing_date, rows
-            )
-        for asset, (staging, rows) in staged.items():
-            warehouse.swap_partition(
-                self.client, asset, staging, batch.network, batch.processing_date, rows
-            )
+        commits.commit(self.client, batch.network, batch.processing_date, "raw", staged, token)
         self._jobs.clear()
 
     def close(self) -> None:
-        """Drop whatever is still staged (after a failure) and release the thread."""
-        batch = self.batch
-        for asset, (job, _) in self._jobs.items():
+        """Drop whatever is still staged and no commit needs (after a failure), remove the
+        temporary files and release the thread."""
+        for job, _ in self._jobs.values():
             with contextlib.suppress(Exception):
                 job.result()  # a running insert must end before its table can be dropped
-            staging = warehouse.staging_name(asset, batch.network, batch.processing_date)
-            warehouse.drop_staging(self.client, staging)
         self._jobs.clear()
         self._pool.shutdown()
         shutil.rmtree(self._folder, ignore_errors=True)
+        with contextlib.suppress(Exception):  # a broken connection must not hide the error
+            commits.sweep(self.client, self.batch.network, self.batch.processing_date)
 
 
 class ContractViolation(ValueError):
@@ -163,6 +173,7 @@ class IngestedDay:
     """What one ingested batch leaves behind for reporting (not the data itself)."""
 
     batch: BatchRef
+    meta_sha256: str  # of the META.json ingested: what the day's raw tables now hold
     row_counts: dict[str, int]  # by asset
     sha256: dict[str, str]  # by file name
     previews: dict[str, pl.DataFrame]  # first rows, by asset
@@ -184,7 +195,9 @@ def ingest_day(
     nothing.
     """
     started = time.perf_counter()
-    meta = read_meta(zone, batch)
+    sweep_temporary_folders()
+    commits.sweep(client, batch.network, batch.processing_date)
+    meta, meta_sha256 = read_meta(zone, batch)
     selected = [TABLES_BY_ASSET[asset] for asset in assets]
     sha256: dict[str, str] = {}
     row_counts: dict[str, int] = {}
@@ -216,11 +229,14 @@ def ingest_day(
         if not all(o.report.passed for o in outcomes.values()):
             raise ContractViolation(batch, outcomes)
         read_seconds = time.perf_counter() - started
-        stager.finish()
+        # The token the tables of the day will hold: the batch's META.json digest (what the
+        # sensor compares with what landed).
+        stager.finish(meta_sha256[:16])
     finally:
         stager.close()
     return IngestedDay(
         batch=batch,
+        meta_sha256=meta_sha256,
         row_counts=row_counts,
         sha256=sha256,
         previews=previews,

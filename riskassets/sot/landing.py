@@ -31,9 +31,18 @@ class MissingObjectError(FileNotFoundError):
 class LandingZone(Protocol):
     url: str
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+    def exists(self) -> bool:
+        """Whether the root (folder, bucket) exists at all."""
+        ...
+
+    def list(self, prefix: str, start_after: str = "") -> Iterator[ObjectInfo]:
+        """Objects under ``prefix`` whose keys sort after ``start_after``: older date
+        prefixes are not even visited."""
+        ...
 
     def read(self, key: str) -> bytes: ...
+
+    def size(self, key: str) -> int: ...
 
     def write(self, key: str, data: bytes) -> None: ...
 
@@ -52,18 +61,27 @@ class LocalLanding:
             raise ValueError(f"key {key!r} resolves outside the landing root")
         return path
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def list(self, prefix: str, start_after: str = "") -> Iterator[ObjectInfo]:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.is_dir():
             return
-        for dirpath, _dirs, files in os.walk(base):
+        for dirpath, dirs, files in os.walk(base):
+            folder = Path(dirpath).relative_to(self.root).as_posix()
+            # Skip a folder whose every key sorts before start_after (as S3's StartAfter).
+            dirs[:] = [d for d in sorted(dirs) if _may_follow(f"{folder}/{d}/", start_after)]
             for name in sorted(files):
                 path = Path(dirpath) / name
+                key = path.relative_to(self.root).as_posix()
+                if key <= start_after and start_after:
+                    continue
                 if name.startswith(".") or not path.resolve().is_relative_to(self.root):
                     continue
                 stat = path.stat()
                 yield ObjectInfo(
-                    key=path.relative_to(self.root).as_posix(),
+                    key=key,
                     last_modified=dt.datetime.fromtimestamp(stat.st_mtime, tz=dt.UTC),
                     size=stat.st_size,
                 )
@@ -73,6 +91,12 @@ class LocalLanding:
         if not path.is_file():
             raise MissingObjectError(f"{key} is missing from the landing zone {self.url}")
         return path.read_bytes()
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        if not path.is_file():
+            raise MissingObjectError(f"{key} is missing from the landing zone {self.url}")
+        return path.stat().st_size
 
     def write(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -100,11 +124,21 @@ class S3Landing:
         key = safe_key(key) if key else key
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def exists(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except self.client.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str, start_after: str = "") -> Iterator[ObjectInfo]:
         full = self._full(prefix.rstrip("/")) + "/" if prefix.strip("/") else self._full("")
         strip = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+        bounds = {"StartAfter": self._full(start_after)} if start_after else {}
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full, **bounds):
             for obj in page.get("Contents", []):
                 yield ObjectInfo(
                     key=obj["Key"][strip:],
@@ -118,8 +152,23 @@ class S3Landing:
         except self.client.exceptions.NoSuchKey as e:
             raise MissingObjectError(f"{key} is missing from the landing zone {self.url}") from e
 
+    def size(self, key: str) -> int:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._full(key))["ContentLength"]
+        except self.client.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise MissingObjectError(
+                    f"{key} is missing from the landing zone {self.url}"
+                ) from e
+            raise
+
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=data)
+
+
+def _may_follow(folder: str, start_after: str) -> bool:
+    """Whether a key under ``folder`` (ending in "/") can sort after ``start_after``."""
+    return not start_after or folder > start_after or start_after.startswith(folder)
 
 
 def open_landing(url: str, s3_client: Any = None) -> LandingZone:
@@ -145,22 +194,23 @@ def list_complete_batches(
     zone: LandingZone,
     network: str,
     window_days: int | None = None,
-    modified_since: dt.datetime | None = None,
+    since: dt.date | None = None,
 ) -> list[CompleteBatch]:
     """Batches of ``network`` whose META.json exists (META.json is written last).
 
-    Keys outside the layout are ignored. ``modified_since`` keeps those whose META.json
-    changed at or after that moment.
+    Keys outside the layout are ignored. ``since`` lists only the processing dates from that
+    day on (older date prefixes are not visited).
     """
+    prefix = network_prefix(network)
+    # Date prefixes sort by date: the keys of `since` and later ones sort after "{prefix}{since}".
+    start_after = f"{prefix}{since.isoformat()}" if since else ""
     found = []
-    for obj in zone.list(network_prefix(network)):
+    for obj in zone.list(prefix, start_after=start_after):
         parsed = parse_batch_key(obj.key)
         if parsed is None or parsed[1] != META_FILE:
             continue
         batch = parsed[0]
         if batch.network != network or (window_days and batch.window_days != window_days):
-            continue
-        if modified_since and obj.last_modified < modified_since:
             continue
         found.append(CompleteBatch(batch, obj.last_modified))
     return sorted(found, key=lambda b: b.batch)

@@ -228,8 +228,11 @@ def check_training_set(ts: TrainingSet, config: SplitConfig) -> list[CheckOutcom
 
 
 def write_training_set(client: Client, network: str, ts: TrainingSet) -> None:
-    for table, frame in (("training_alerts", ts.alerts), ("training_clusters", ts.clusters)):
-        rows = frame.with_columns(
+    """Both tables of the training set of D, together or not at all."""
+    frames = {
+        table: frame.with_columns(
             pl.lit(network).alias("network"), pl.lit(ts.as_of).alias("as_of_date")
         ).to_arrow()
-        warehouse.replace_partition(client, table, network, ts.as_of, rows)
+        for table, frame in (("training_alerts", ts.alerts), ("training_clusters", ts.clusters))
+    }
+    warehouse.replace_partitions(client, network, ts.as_of, "training_set", frames)

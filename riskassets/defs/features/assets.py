@@ -4,9 +4,10 @@ import datetime as dt
 
 import dagster as dg
 
+from riskassets import commits
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
-from riskassets.defs.ranges import Day, Rejected, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import WarehouseResource
 from riskassets.defs.sot.assets import OWNERS, raw_asset_key
 from riskassets.defs.sot.partitions import daily_partitions
@@ -52,8 +53,10 @@ SCHEMA = {
 }
 
 
-def build_feature_assets(network: Network) -> list[dg.AssetsDefinition]:
-    return [_feature_asset(network, name) for name in DESCRIPTIONS]
+def build_feature_assets(
+    network: Network, retry: dg.RetryPolicy = TRANSIENT_RETRIES
+) -> list[dg.AssetsDefinition]:
+    return [_feature_asset(network, name, retry) for name in DESCRIPTIONS]
 
 
 def _deps(network: Network, name: str) -> list[dg.AssetKey]:
@@ -61,7 +64,7 @@ def _deps(network: Network, name: str) -> list[dg.AssetKey]:
     return [*(raw_asset_key(network, u) for u in UPSTREAM[name] if u.startswith("raw_")), *deps]
 
 
-def _feature_asset(network: Network, name: str) -> dg.AssetsDefinition:
+def _feature_asset(network: Network, name: str, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
     key = dg.AssetKey([network.name, name])
     partitions = daily_partitions(network)
     features, schema_hash = SCHEMA[name]
@@ -95,6 +98,7 @@ def _feature_asset(network: Network, name: str) -> dg.AssetsDefinition:
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
+        retry_policy=retry,
     )
     def feature_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         client = warehouse.get_client()
@@ -116,7 +120,10 @@ def _feature_asset(network: Network, name: str) -> dg.AssetsDefinition:
             )
 
         yield from run_range(
-            context, produce, key.to_user_string(), errors=(build.MissingPartitionsError,)
+            context,
+            produce,
+            key.to_user_string(),
+            errors=(build.MissingPartitionsError, commits.InconsistentDayError),
         )
 
     return feature_asset

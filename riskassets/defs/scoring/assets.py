@@ -6,10 +6,11 @@ import dagster as dg
 
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
-from riskassets.defs.ranges import Day, Rejected, Skipped, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, run_range
 from riskassets.defs.resources import ModelRegistryResource, WarehouseResource
 from riskassets.defs.sot.assets import OWNERS
 from riskassets.defs.sot.partitions import daily_partitions
+from riskassets.features.build import MissingPartitionsError
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
 
@@ -61,14 +62,18 @@ def _spec(network: Network, name: str) -> dg.AssetSpec:
     )
 
 
-def build_scoring_assets(network: Network) -> list[dg.AssetsDefinition]:
+def build_scoring_assets(
+    network: Network, retry: dg.RetryPolicy = TRANSIENT_RETRIES
+) -> list[dg.AssetsDefinition]:
     return [
-        _scoring_asset(network, "alerts", ("alert_scores", "alert_rankings")),
-        _scoring_asset(network, "clusters", ("cluster_scores",)),
+        _scoring_asset(network, "alerts", ("alert_scores", "alert_rankings"), retry),
+        _scoring_asset(network, "clusters", ("cluster_scores",), retry),
     ]
 
 
-def _scoring_asset(network: Network, scope: str, names: tuple[str, ...]) -> dg.AssetsDefinition:
+def _scoring_asset(
+    network: Network, scope: str, names: tuple[str, ...], retry: dg.RetryPolicy
+) -> dg.AssetsDefinition:
     keys = {name: dg.AssetKey([network.name, name]) for name in names}
     partitions = daily_partitions(network)
 
@@ -83,6 +88,7 @@ def _scoring_asset(network: Network, scope: str, names: tuple[str, ...]) -> dg.A
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
+        retry_policy=retry,
     )
     def scores(
         context: dg.AssetExecutionContext,
@@ -110,7 +116,7 @@ def _scoring_asset(network: Network, scope: str, names: tuple[str, ...]) -> dg.A
                 f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s)",
             )
 
-        yield from run_range(context, produce, f"{scope} scores")
+        yield from run_range(context, produce, f"{scope} scores", errors=(MissingPartitionsError,))
 
     return scores
 

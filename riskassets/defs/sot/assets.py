@@ -9,7 +9,7 @@ import datetime as dt
 import dagster as dg
 
 from riskassets.defs.automation import RAW_FRESHNESS
-from riskassets.defs.ranges import Day, Rejected, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource
 from riskassets.defs.sot import checks
 from riskassets.defs.sot.partitions import daily_partitions
@@ -37,7 +37,9 @@ def raw_asset_key(network: Network, asset: str) -> dg.AssetKey:
     return dg.AssetKey([network.name, asset])
 
 
-def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
+def build_raw_sot_assets(
+    network: Network, retry: dg.RetryPolicy = TRANSIENT_RETRIES
+) -> dg.AssetsDefinition:
     keys = {spec.asset: raw_asset_key(network, spec.asset) for spec in ALL_TABLES}
 
     @dg.multi_asset(
@@ -62,6 +64,7 @@ def build_raw_sot_assets(network: Network) -> dg.AssetsDefinition:
         partitions_def=daily_partitions(network),
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
+        retry_policy=retry,
     )
     def raw_sot(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource
@@ -104,6 +107,8 @@ def _metadata(asset: str, day: IngestedDay) -> dict:
     metadata: dict = {
         "dagster/row_count": dg.MetadataValue.int(day.row_counts[asset]),
         "batch_id": dg.MetadataValue.text(day.batch.batch_id),
+        # What the day's raw tables hold now: the sensor compares it with what landed.
+        "meta_sha256": dg.MetadataValue.text(day.meta_sha256),
         "batch_row_counts": dg.MetadataValue.json(day.row_counts),
         "duration_s": dg.MetadataValue.float(round(day.read_seconds + day.write_seconds, 3)),
         "preview": dg.MetadataValue.md(

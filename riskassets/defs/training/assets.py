@@ -7,7 +7,7 @@ import dagster as dg
 
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
-from riskassets.defs.ranges import Day, Rejected, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
 from riskassets.defs.sot.assets import OWNERS
 from riskassets.defs.sot.partitions import daily_partitions
@@ -61,7 +61,9 @@ DESCRIPTION = (
 )
 
 
-def build_training_assets(network: Network, config: SplitConfig) -> list[dg.AssetsDefinition]:
+def build_training_assets(
+    network: Network, config: SplitConfig, retry: dg.RetryPolicy = TRANSIENT_RETRIES
+) -> list[dg.AssetsDefinition]:
     key = dg.AssetKey([network.name, "training_set"])
     partitions = daily_partitions(network)
     # The training set of D reads the features of the trailing train_days partitions up to D
@@ -104,6 +106,7 @@ def build_training_assets(network: Network, config: SplitConfig) -> list[dg.Asse
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
+        retry_policy=retry,
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         client = warehouse.get_client()
@@ -191,12 +194,19 @@ MODEL_DESCRIPTIONS = {
 
 
 def build_model_assets(
-    network: Network, xgb_config: XGBConfig, gate_config: GateConfig, split: SplitConfig
+    network: Network,
+    xgb_config: XGBConfig,
+    gate_config: GateConfig,
+    split: SplitConfig,
+    retry: dg.RetryPolicy = TRANSIENT_RETRIES,
 ) -> list[dg.AssetsDefinition]:
-    return [_model_asset(network, model, (xgb_config, gate_config, split)) for model in MODEL_NAMES]
+    config = (xgb_config, gate_config, split)
+    return [_model_asset(network, model, config, retry) for model in MODEL_NAMES]
 
 
-def _model_asset(network: Network, model: str, config) -> dg.AssetsDefinition:
+def _model_asset(
+    network: Network, model: str, config, retry: dg.RetryPolicy
+) -> dg.AssetsDefinition:
     xgb_config, gate_config, split = config
     key = dg.AssetKey([network.name, model])
     mlflow_key = mlflow_resource_key(network.name)
@@ -231,6 +241,7 @@ def _model_asset(network: Network, model: str, config) -> dg.AssetsDefinition:
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
+        retry_policy=retry,
         # dagster-mlflow's resource is the legacy kind: every resource is named here.
         required_resource_keys={"warehouse", "landing", mlflow_key},
     )
