@@ -7,15 +7,20 @@ BIN := $(VENV)/bin
 export RISKASSETS_HOME ?= $(CURDIR)/.riskassets
 export DAGSTER_HOME ?= $(RISKASSETS_HOME)/dagster
 
+# A live demo world: DAYS days ending yesterday (UTC), the last complete day. The network's
+# first partition is the first demo day, so the UI shows a current platform. Set START (and
+# END) to publish a fixed range instead; the same range and seed give the same data.
 NETWORK ?= torus
-START ?= 2025-08-01
-END ?= 2025-08-21
-# Models trained as of MID score the days after it; the models of END score the days to come.
-MID ?= 2025-08-14
-SCORE_START ?= 2025-08-15
-MODELS = $(NETWORK)/training_set,$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer
+WINDOW ?= 195
 DAYS ?= 21
 SCALE ?= demo
+END ?= $(shell date -u -d yesterday +%F)
+START ?= $(shell date -u -d '$(END) -$(DAYS) days +1 day' +%F)
+# Models trained as of MID score the days after it; the models of END score the days to come.
+MID ?= $(shell date -u -d '$(END) -7 days' +%F)
+SCORE_START ?= $(shell date -u -d '$(MID) +1 day' +%F)
+export RISKASSETS_NETWORKS ?= $(NETWORK):$(WINDOW):$(START)
+MODELS = $(NETWORK)/training_set,$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer
 
 BENCH_SCALE ?= medium
 BENCH_DAYS ?= 12
@@ -28,7 +33,8 @@ DAGSTER_MATERIALIZE = $(BIN)/dagster asset materialize -m riskassets.definitions
 ## warehouse holds, the models' evaluation and gate decisions, the last day's top alerts with
 ## their reason codes, and the scored days against the demo's hidden truth.
 demo: setup instance
-	$(BIN)/riskassets generate --network $(NETWORK) --start $(START) --days $(DAYS) --scale $(SCALE)
+	$(BIN)/riskassets generate --network $(NETWORK) --start $(START) --days $(DAYS) \
+		--scale $(SCALE) --window-days $(WINDOW)
 	$(DAGSTER_MATERIALIZE) --select 'group:sot' --partition-range $(START)...$(END)
 	$(DAGSTER_MATERIALIZE) --select 'group:features' --partition-range $(START)...$(END)
 	$(DAGSTER_MATERIALIZE) --select '$(MODELS)' --partition $(MID)
@@ -51,16 +57,22 @@ mlflow-ui: setup
 		--host 127.0.0.1 --port 5000
 
 ## The Dagster UI on the same runtime home: http://127.0.0.1:3000
+## Run from DAGSTER_HOME: Dagster warns about a dagster.yaml in the working directory that is
+## not the instance's (this repository's copy is the template `make instance` installs).
 dev: setup instance
-	$(BIN)/dagster dev -m riskassets.definitions -h 127.0.0.1 -p 3000
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml \
+		-h 127.0.0.1 -p 3000
 
 setup: $(VENV)/.installed
 
-# uv is much faster; plain pip is the fallback when uv cannot be installed.
+# uv is much faster; plain pip is the fallback when uv cannot be installed. Bytecode is
+# compiled once here (pip does it by default, uv when asked): without it every `dagster` and
+# `riskassets` command compiles its imports again, about 5 s each.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	($(BIN)/python -m pip install -q uv && \
-	 $(BIN)/uv pip install --python $(BIN)/python -q -c constraints.txt -e '.[dev]') || \
+	 $(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode \
+		-c constraints.txt -e '.[dev]') || \
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 

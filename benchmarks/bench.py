@@ -108,7 +108,7 @@ def run_measured(
 
 
 def run(
-    scale: str, days: int, home: Path, log: Callable[[str], None] = print
+    scale: str, days: int, home: Path, log: Callable[[str], None] = print, cli: bool = True
 ) -> tuple[list[Stage], dict[str, Any]]:
     if days < MODEL_DAYS + 1:
         raise ValueError(
@@ -145,6 +145,8 @@ def run(
         for stage in result:
             add(Stage(**stage))
     direct = next(s for s in stages if s.name.startswith("alert_features with history")).seconds
+    if not cli:
+        return stages, {"model_days": [str(d) for d in model_dates], "chain_days": None}
 
     def dagster(
         name: str, select: str, partition: str, extra: dict[str, str] | None = None, check=True
@@ -623,12 +625,14 @@ def table(stages: list[Stage]) -> str:
     return "\n".join(lines)
 
 
-def main(scale: str, days: int, out: str | None, keep: bool = False) -> list[Stage]:
+def main(
+    scale: str, days: int, out: str | None, keep: bool = False, cli: bool = True
+) -> list[Stage]:
     home = Path(tempfile.mkdtemp(prefix="riskassets-bench-"))
     print(f"bench home {home} ({scale}, {days} days); stage logs under {home / 'logs'}")
     started = time.perf_counter()
     try:
-        stages, layout = run(scale, days, home)
+        stages, layout = run(scale, days, home, cli=cli)
     except Exception:
         print(f"bench failed; its home and logs are kept in {home}", file=sys.stderr)
         raise
@@ -665,8 +669,13 @@ def cli(argv: list[str]) -> int:
     )
     parser.add_argument("--out", default="bench.json", help="JSON report")
     parser.add_argument("--keep", action="store_true", help="keep the scratch home and its logs")
+    parser.add_argument(
+        "--no-cli",
+        action="store_true",
+        help="the stages' logic only: no `dagster asset materialize` runs (no chain)",
+    )
     args = parser.parse_args(argv)
-    main(args.scale, args.days, args.out, keep=args.keep)
+    main(args.scale, args.days, args.out, keep=args.keep, cli=not args.no_cli)
     return 0
 
 

@@ -14,11 +14,13 @@ pytestmark = pytest.mark.slow
 
 def test_bench_reports_every_stage_with_its_limit(tmp_path):
     # Its own process, as `make bench` runs it: its stages open a chDB folder of their own, in
-    # child processes, and this process holds the session's (one folder per process).
+    # child processes, and this process holds the session's (one folder per process). Without
+    # its `dagster asset materialize` runs (about two minutes here): test_cli runs those.
     out = tmp_path / "bench.json"
     script = Path(__file__).parents[1] / "benchmarks" / "bench.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--scale", "small", "--days", "7", "--out", str(out)],
+        [sys.executable, str(script), "--scale", "small", "--days", "7", "--no-cli"]
+        + ["--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -32,15 +34,13 @@ def test_bench_reports_every_stage_with_its_limit(tmp_path):
         "train all three (14 dates)",
         "score 1 day, 3 models, reason codes",
         "alert_features via dg.materialize",
-        "alert_features via dagster CLI",
-        "chain, 2-day backfill via CLI",
     ):
         assert expected in stages, f"{expected!r} not in {sorted(stages)}"
     assert stages["train all three (14 dates)"]["notes"]["repeated"] is True
     limited = [s for s in report["stages"] if s["limit_seconds"]]
-    assert len(limited) >= 8
+    assert len(limited) >= 6
     assert all(s["ratio"] > 0 and s["peak_mib"] > 0 for s in limited)
-    assert report["chain_days"] == "2025-08-06...2025-08-07"
+    assert report["chain_days"] is None
     assert "ratio" in proc.stdout
 
 

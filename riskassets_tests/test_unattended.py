@@ -113,6 +113,16 @@ def world(tmp_path, monkeypatch):
     config["run_monitoring"]["poll_interval_seconds"] = 5
     (home / "dagster" / "dagster.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    # Ingestion alone is the story: features runs launched by the automation sensor would only
+    # queue behind the ingests (test_automation covers what it requests).
+    subprocess.run(
+        [str(BIN / "dagster"), "sensor", "stop", "riskassets_automation"]
+        + ["-m", "riskassets.definitions"],
+        env={**env, "DAGSTER_HOME": str(home / "dagster")},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     log = tmp_path / "daemon.log"
     with open(log, "w") as out:
         daemon = subprocess.Popen(

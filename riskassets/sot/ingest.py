@@ -9,6 +9,7 @@ import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -24,10 +25,12 @@ from riskassets.sot.batch import (
     read_meta,
     read_verified,
 )
-from riskassets.sot.contracts import ContractReport, check_contract
 from riskassets.sot.landing import LandingZone
 from riskassets.sot.layout import BatchRef, labels_key
 from riskassets.sot.schema import ADDRESS_LABELS, BATCH_TABLES, TABLES_BY_ASSET, TableSpec
+
+if TYPE_CHECKING:
+    from riskassets.sot.contracts import ContractReport
 
 PREVIEW_ROWS = 5
 TEMP_PREFIX = "riskassets-stage-"
@@ -249,6 +252,9 @@ def ingest_day(
 
 def _check(spec: TableSpec, frame: pl.DataFrame, batch: BatchRef) -> ContractOutcome:
     file = spec.file_name if spec.in_batch else labels_key(batch.network).rsplit("/", 1)[-1]
+    # Pandera (and pandas behind it) costs most of a second to import: only when checking.
+    from riskassets.sot.contracts import check_contract
+
     report, samples = check_contract(
         spec, frame, batch.network, batch.processing_date, batch.window_days, file=file
     )
