@@ -31,16 +31,22 @@ def _generate(args: argparse.Namespace) -> int:
     settings = load_settings()
     window = args.window_days or _window_for(settings, args.network)
     zone = open_landing(args.dest or settings.landing_url)
+    if args.start:
+        start = dt.date.fromisoformat(args.start)
+    else:  # a live world: the days ending yesterday (UTC), the last complete day
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        start = yesterday - dt.timedelta(days=args.days - 1)
     batches = publish(
         zone,
         args.network,
-        dt.date.fromisoformat(args.start),
+        start,
         args.days,
         scale=args.scale,
         seed=args.seed,
         window_days=window,
     )
-    print(f"published {len(batches)} batch(es) of {args.network} to {zone.url}")
+    last = start + dt.timedelta(days=args.days - 1)
+    print(f"published {len(batches)} batch(es) of {args.network}, {start}…{last}, to {zone.url}")
     return 0
 
 
@@ -111,7 +117,10 @@ def _models(args: argparse.Namespace) -> int:
     network = settings.network(args.network).name
     client = _client(settings)
     decisions = warehouse.query_frame(client, "report/model_versions", network=network)
-    print(models_report(network, decisions.to_dicts()))
+    if args.format == "table":
+        print(models_report(network, decisions.to_dicts()))
+    else:  # every recorded version and decision, one row each
+        _print(decisions, args.format)
     return 0
 
 
@@ -130,7 +139,7 @@ def _client(settings):
 
 
 def _top(args: argparse.Namespace) -> int:
-    from riskassets.scoring.score import top_alerts, with_reasons
+    from riskassets.scoring.reasons import top_alerts, with_reasons
 
     settings = load_settings()
     network = settings.network(args.network).name
@@ -228,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="publish demo SOT batches (META.json last)")
     gen.add_argument("--network", default="torus")
-    gen.add_argument("--start", required=True, help="first processing date, YYYY-MM-DD")
+    gen.add_argument(
+        "--start", help="first processing date, YYYY-MM-DD (default: --days days to yesterday)"
+    )
     gen.add_argument("--days", type=_positive, default=1, help="how many days (at least 1)")
     gen.add_argument("--scale", default="demo", help="small, demo, medium or large")
     gen.add_argument("--seed", type=int, default=7)
@@ -251,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     mod = sub.add_parser("models", help="champion and latest model versions with test metrics")
     mod.add_argument("--network", default="torus")
+    mod.add_argument("--format", choices=["table", "csv", "json"], default="table")
     mod.set_defaults(func=_models)
 
     top = sub.add_parser("top", help="the day's alerts to review first")

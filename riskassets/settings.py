@@ -53,6 +53,7 @@ class Settings:
     warehouse_url: str
     warehouse_database: str
     mlflow_tracking_uri: str
+    mlflow_ui_url: str  # where operators open MLflow (links in the asset metadata)
     warehouse_wait_seconds: float = 120.0
     sensor_lookback_days: int = 14
     sensor_interval_seconds: int = 30
@@ -114,6 +115,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         warehouse_database=env.get("RISKASSETS_WAREHOUSE_DATABASE") or "riskassets",
         mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+        mlflow_ui_url=(env.get("RISKASSETS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
         split=SplitConfig(
             train_days=_int(env, "RISKASSETS_TRAIN_DAYS", 14, minimum=1),
             test_days=_int(env, "RISKASSETS_TEST_DAYS", 3, minimum=1),

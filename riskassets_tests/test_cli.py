@@ -6,6 +6,7 @@ already holds the session's chDB folder.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -58,6 +59,19 @@ def test_generate_publishes_to_the_configured_landing_folder(home):
     metas = sorted((root / "landing" / "snapshots" / "torus").glob("*/195/META.json"))
     assert [m.parent.parent.name for m in metas] == ["2025-08-01", "2025-08-02", "2025-08-03"]
     assert (root / "landing" / "address-labels" / "torus_address_labels.parquet").exists()
+
+
+def test_generate_without_a_start_publishes_the_days_ending_yesterday(home, tmp_path):
+    _, env = home
+    out = run(
+        [str(BIN / "riskassets"), "generate", "--days", "2", "--scale", "small"]
+        + ["--dest", str(tmp_path)],
+        env,
+    )
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    days = sorted(p.name for p in (tmp_path / "snapshots" / "torus").iterdir())
+    assert days == [str(yesterday - dt.timedelta(days=1)), str(yesterday)]
+    assert f"{yesterday - dt.timedelta(days=1)}…{yesterday}" in out.stdout
 
 
 def test_validate_batch_is_a_dry_run(home, tmp_path):

@@ -4,20 +4,18 @@ its materialisations are read back."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
-import requests
 
 from riskassets.demo import publish
 from riskassets.sot.landing import LocalLanding
 from riskassets_tests.conftest import DAY1, free_port, subprocess_env
+from riskassets_tests.servers import graphql, serve
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -47,9 +45,16 @@ query Status($id: String!) {
 MATERIALIZATIONS = """
 query Mats($key: AssetKeyInput!, $partitions: [String!]) {
   assetOrError(assetKey: $key) {
-    ... on Asset { assetMaterializations(partitions: $partitions) { partition runId } }
+    ... on Asset {
+      assetMaterializations(partitions: $partitions) {
+        partition runId
+        metadataEntries { label ... on IntMetadataEntry { intValue } }
+      }
+    }
   }
 }"""
+LOCATIONS = """
+query { workspaceOrError { ... on Workspace { locationEntries { name } } } }"""
 
 
 @pytest.fixture
@@ -62,54 +67,7 @@ def servers(tmp_path):
     shutil.copy(Path(__file__).parents[1] / "dagster.yaml", home / "dagster" / "dagster.yaml")
     port = free_port()
     with open(tmp_path / "servers.log", "w") as logs:
-        yield from _serve(port, env, logs, tmp_path)
-
-
-def _serve(port: int, env: dict, logs, tmp_path: Path):
-    module = ["-m", "riskassets.definitions"]
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "dagster-webserver"), *module, "-h", "127.0.0.1", "-p", str(port)],
-            env=env,
-            stdout=logs,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", *module],
-            env=env,
-            stdout=logs,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-    ]
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(1)
-        else:
-            raise RuntimeError((tmp_path / "servers.log").read_text()[-3000:])
-        yield f"http://127.0.0.1:{port}/graphql", tmp_path / "servers.log"
-    finally:
-        for proc in procs:  # the whole process group: servers, code servers and run workers
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-def graphql(url: str, query: str, **variables) -> dict:
-    response = requests.post(url, json={"query": query, "variables": variables}, timeout=60)
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body["errors"]
-    return body["data"]
+        yield from serve(port, env, logs, tmp_path)
 
 
 def test_a_backfill_launched_through_graphql_succeeds(servers):
@@ -139,3 +97,20 @@ def test_a_backfill_launched_through_graphql_succeeds(servers):
     for path in (["torus", "raw_alerts"], ["torus", "alert_features"]):
         asset = graphql(url, MATERIALIZATIONS, key={"path": path}, partitions=DAYS)["assetOrError"]
         assert {m["partition"] for m in asset["assetMaterializations"]} == set(DAYS)
+
+    # What the UI shows per partition is that day's own: its row count, not the range's.
+    landing = servers_home(log) / "landing"
+    asset = graphql(url, MATERIALIZATIONS, key={"path": ["torus", "raw_alerts"]}, partitions=DAYS)
+    shown = {
+        m["partition"]: {e["label"]: e.get("intValue") for e in m["metadataEntries"]}
+        for m in asset["assetOrError"]["assetMaterializations"]
+    }
+    for day in DAYS:
+        alerts = pl.read_parquet(landing / "snapshots" / "torus" / day / "195" / "alerts.parquet")
+        assert shown[day]["dagster/row_count"] == alerts.height, day
+    locations = graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]
+    assert [entry["name"] for entry in locations] == ["riskassets"]
+
+
+def servers_home(log: Path) -> Path:
+    return log.parent / "home"

@@ -1,15 +1,10 @@
 """Declarative automation: what runs without a human, in one place."""
 
-import datetime as dt
-
 import dagster as dg
 
 # Weekly retraining of the latest as-of date (Monday 03:00 UTC).
 RETRAIN_CRON = "0 3 * * 1"
-# A daily batch that has not landed 36 hours after its date began shows the raw asset stale.
-RAW_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=36)
-)
+# A late batch is judged by the newest_batch_on_time check (defs/sot/freshness.py).
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
@@ -40,4 +35,20 @@ def after_upstream(ignore: dg.AssetSelection | None = None) -> dg.AutomationCond
 
 
 def weekly_retrain() -> dg.AutomationCondition:
-    return dg.AutomationCondition.on_cron(RETRAIN_CRON, cron_timezone="UTC")
+    """The latest partition (the last complete day) once per weekly tick, as soon as its
+    upstream partitions are all in, none is running, and their blocking checks passed.
+
+    Not ``on_cron``: that waits for every upstream to update *after* the tick, so a week whose
+    Sunday batch landed before Monday 03:00 would never retrain. Here the tick stays pending
+    (``since_last_handled``) until the upstream is complete, and a run of the partition
+    handles it. The models depend on the training set of the same date, so they follow it in
+    the same tick's window.
+    """
+    return (
+        dg.AutomationCondition.in_latest_time_window()
+        & dg.AutomationCondition.cron_tick_passed(RETRAIN_CRON, "UTC").since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    ).with_label("weekly retrain of the latest complete day")

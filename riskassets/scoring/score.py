@@ -360,34 +360,3 @@ def record_batch(
             "error": error[:2000],
         },
     )
-
-
-def top_alerts(client: Client, network: str, day: dt.date, limit: int = 20) -> pl.DataFrame:
-    return warehouse.query_frame(
-        client, "scoring/top_alerts", network=network, processing_date=day, limit=limit
-    )
-
-
-def reason_text(features: list[str], values: list[float], contributions: list[float]) -> str:
-    """Reason codes as an analyst reads them: ``feature = value (+log-odds)``, largest first;
-    a missing value (say, no history yet) shows as ``missing``."""
-    return "; ".join(
-        f"{f} = {'missing' if v != v else f'{v:.4g}'} (+{c:.2f})"
-        for f, v, c in zip(features, values, contributions, strict=True)
-    )
-
-
-def with_reasons(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with its reason arrays replaced by one readable ``reasons`` column."""
-    texts = [
-        reason_text(f, v, c)
-        for f, v, c in zip(
-            frame["reason_features"].to_list(),
-            frame["reason_values"].to_list(),
-            frame["reason_contributions"].to_list(),
-            strict=True,
-        )
-    ]
-    return frame.drop("reason_features", "reason_values", "reason_contributions").with_columns(
-        pl.Series("reasons", texts, dtype=pl.String)
-    )

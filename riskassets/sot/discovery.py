@@ -100,6 +100,14 @@ def plan_ingests(
     for found in list_complete_batches(zone, network, window_days, since=since):
         batch = found.batch
         plan.listed += 1
+        if batch.processing_date >= now.date():
+            # Its day is not over: the daily partitions end at yesterday (UTC). Not recorded
+            # in the cursor, so a later tick takes it once the day's partition exists.
+            plan.notes.append(
+                f"{batch.batch_id}: its day is not over (UTC); ingested from "
+                f"{batch.processing_date + dt.timedelta(days=1)} on"
+            )
+            continue
         newest = max(newest or batch.processing_date, batch.processing_date)
         modified = found.meta_modified.isoformat()
         previous = seen.get(batch.batch_id)

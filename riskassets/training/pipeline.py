@@ -44,6 +44,7 @@ class TrainRequest:
     # the ceiling beside each metric. None on real data.
     truth: pl.DataFrame | None = None
     ablation: bool = True  # also fit without each feature group (a few fits more)
+    description: str = ""  # the registered model's description in MLflow
 
 
 @dataclass
@@ -318,6 +319,7 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         drift_reference(spec, final, train, scores["model"]),
         plots,
         description=version_description(spec, request.as_of, decision),
+        model_description=request.description,
         extra_files={
             "evaluation.json": evaluation,
             "ablation.json": {"rows_cap": ABLATION_ROWS, "table": evaluation["ablation"]},

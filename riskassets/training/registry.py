@@ -211,13 +211,15 @@ def log_model(
     plots: dict[str, Any],
     description: str = "",
     extra_files: dict[str, Any] | None = None,
+    model_description: str = "",
 ) -> Any:
     """Log one model to a nested MLflow run and register it; returns the model version."""
     sample = example.select(spec.features).head(5)
     signature = infer_signature(
         sample.to_pandas(), booster.inplace_predict(matrix(sample, spec.features))
     )
-    with mlflow.start_run(nested=True, run_name=f"{spec.name} {tags.get('as_of_date', '')}"):
+    run_name = f"{network} {spec.name} as of {tags.get('as_of_date', '')}"
+    with mlflow.start_run(nested=True, run_name=run_name):
         mlflow.set_tags(tags)
         mlflow.log_params(params)
         mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
@@ -246,6 +248,8 @@ def log_model(
         client.set_model_version_tag(name, version, key, value)
     if description:
         client.update_model_version(name, version, description=description)
+    if model_description:
+        client.update_registered_model(name, description=model_description)
     return client.get_model_version(name, version)
 
 

@@ -351,3 +351,18 @@ def test_contract_failure_is_reported_as_a_failing_blocking_check(warehouse, lan
     assert "urgent" in failing.metadata["sample_rows"].value
     assert evaluations["raw_features"].passed
     assert not result.get_asset_materialization_events()
+
+
+def test_every_raw_table_shows_its_column_schema(warehouse, landing_dir):
+    # In the asset's definition (the UI shows it before anything ran) and per partition.
+    for spec in BATCH_TABLES:
+        schema = RAW.specs_by_key[dg.AssetKey([NETWORK.name, spec.asset])].metadata[
+            "dagster/column_schema"
+        ]
+        names = [c.name for c in schema.schema.columns]
+        assert names[: len(spec.columns)] == spec.column_names
+        assert {"network", "processing_date", "window_days"} <= set(names)
+    result = materialize(warehouse, landing_dir)
+    for event in result.get_asset_materialization_events():
+        schema = event.materialization.metadata["dagster/column_schema"].schema
+        assert len(schema.columns) > 3, event.asset_key

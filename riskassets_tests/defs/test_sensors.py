@@ -229,3 +229,33 @@ def test_a_tick_lists_only_the_lookback_window(tmp_path, lookback_days):
     plan = plan_ingests(zone, "torus", 195, first, plan.cursor, AllHeld(), now, lookback_days)
     assert plan.listed == zone.listed == lookback_days + 1
     assert len(json.loads(plan.cursor)["batches"]) == lookback_days + 1
+
+
+def test_a_batch_of_a_day_not_over_waits_for_its_partition(tmp_path):
+    # The daily partitions end at yesterday (UTC): a batch dated today has no partition yet.
+    from riskassets.sot.discovery import Attempts, plan_ingests
+
+    today = dt.date(2025, 8, 2)
+    zone = LocalLanding(tmp_path)
+    for day in (today - dt.timedelta(days=1), today):
+        zone.write(f"snapshots/torus/{day}/195/META.json", b"{}")
+
+    class NothingHeld:
+        def held(self, batch):
+            return None
+
+        def attempts(self, batch, digest):
+            return Attempts()
+
+    def plan(now, cursor=None):
+        first = dt.date(2025, 8, 1)
+        return plan_ingests(zone, "torus", 195, first, cursor, NothingHeld(), now)
+
+    morning = dt.datetime(2025, 8, 2, 9, tzinfo=dt.UTC)
+    first_tick = plan(morning)
+    assert [r.batch.processing_date for r in first_tick.requests] == [today - dt.timedelta(1)]
+    assert first_tick.notes == [
+        "torus-2025-08-02-195d: its day is not over (UTC); ingested from 2025-08-03 on"
+    ]
+    next_day = plan(morning + dt.timedelta(days=1), first_tick.cursor)
+    assert today in [r.batch.processing_date for r in next_day.requests]

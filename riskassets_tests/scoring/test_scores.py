@@ -15,7 +15,7 @@ import pytest
 from riskassets.defs.scoring.assets import build_scoring_assets
 from riskassets.features import build
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES
-from riskassets.scoring import score
+from riskassets.scoring import reasons, score
 from riskassets.training import models, registry
 from riskassets_tests.conftest import AS_OF, NETWORK, SCORED, failure_text, fingerprint, run_range
 
@@ -80,6 +80,12 @@ def test_each_day_of_a_range_has_its_own_record(demo):
         assert metadata["dagster/row_count"].value == alerts
         assert "| rank |" in metadata["top_10_to_review"].value
         assert "(+" in metadata["top_10_to_review"].value  # reason codes in the preview
+        histogram = metadata["score_histogram"].value
+        bins = [line for line in histogram.splitlines() if "–" in line]
+        assert len(bins) == 10
+        assert sum(int(line.split("|")[2]) for line in bins) == alerts
+        columns = {c.name for c in metadata["dagster/column_schema"].schema.columns}
+        assert {"alert_id", "score", "reason_features"} <= columns
     checks = [e for e in result.get_asset_check_evaluations() if e.check_name == "coverage"]
     assert sorted(e.partition for e in checks if e.asset_key.path[-1] == "alert_scores") == [
         d.isoformat() for d in SCORED
@@ -220,6 +226,6 @@ def test_a_day_without_alerts_gives_empty_valid_outputs(demo):
 
 
 def test_top_alerts_come_with_their_reasons(demo):
-    top = score.with_reasons(score.top_alerts(demo.client, "torus", SCORED[1], limit=5))
+    top = reasons.with_reasons(reasons.top_alerts(demo.client, "torus", SCORED[1], limit=5))
     assert top["rank"].to_list() == [1, 2, 3, 4, 5]
     assert all(" = " in r and "(+" in r for r in top["reasons"])

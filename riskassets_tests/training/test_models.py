@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dagster as dg
 import mlflow
 import numpy as np
 import polars as pl
@@ -67,6 +68,20 @@ def test_models_are_tracked_registered_and_gated(demo):
     assert "| unseen |" in table and "truth (day)" in table and "| all |" in table
     assert "history" in metadata["alert_scorer"]["ablation"].value
     assert metadata["alert_scorer"]["unseen_test_rows"].value > 0
+    # What users open from the UI: links into MLflow, named runs, described models.
+    version = client.get_model_version_by_alias(
+        registry.registered_name("torus", "alert_scorer"), registry.CHAMPION
+    )
+    link = metadata["alert_scorer"]["mlflow_run"]
+    assert isinstance(link, dg.UrlMetadataValue) and link.url.endswith(f"/runs/{version.run_id}")
+    assert metadata["alert_scorer"]["mlflow_model_version"].url.endswith(
+        f"/models/riskassets.torus.alert_scorer/versions/{version.version}"
+    )
+    run = client.get_run(version.run_id)
+    assert run.info.run_name == f"torus alert_scorer as of {AS_OF}"
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.run_name == f"torus models as of {AS_OF}"
+    assert "PR AUC on unseen addresses" in client.get_registered_model(version.name).description
 
 
 def test_the_promoted_artefact_is_refit_on_every_labelled_date(demo):

@@ -7,6 +7,7 @@ import dagster as dg
 from riskassets import commits
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
+from riskassets.defs.metadata import column_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import WarehouseResource
 from riskassets.defs.sot.assets import OWNERS, raw_asset_key
@@ -136,4 +137,5 @@ def _metadata(frame, facts: dict[str, int], schema_hash: str) -> dict:
         "feature_version": dg.MetadataValue.text(FEATURE_VERSION),
         **{k: dg.MetadataValue.int(v) for k, v in facts.items()},
         "preview": dg.MetadataValue.md(markdown_preview(frame)),
+        **column_schema(frame),
     }

@@ -6,6 +6,7 @@ import dagster as dg
 
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
+from riskassets.defs.metadata import column_schema, score_histogram
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, run_range
 from riskassets.defs.resources import ModelRegistryResource, WarehouseResource
 from riskassets.defs.sot.assets import OWNERS
@@ -126,7 +127,7 @@ def _key_of(keys: dict, check: str) -> dg.AssetKey:
 
 
 def _metadata(name: str, scored) -> dict:
-    from riskassets.scoring.score import with_reasons
+    from riskassets.scoring.reasons import with_reasons
 
     frame = scored.outputs[name]
     metadata = {
@@ -139,6 +140,7 @@ def _metadata(name: str, scored) -> dict:
             }
         ),
         "duration_s": dg.MetadataValue.float(round(scored.seconds, 3)),
+        **column_schema(frame),
     }
     if "score" in frame.columns:
         scores = frame["score"]
@@ -153,6 +155,7 @@ def _metadata(name: str, scored) -> dict:
         metadata["score_distribution"] = dg.MetadataValue.md(
             markdown_rows(["statistic", "value"], list(summary.items()))
         )
+        metadata["score_histogram"] = score_histogram(scores)
     if scored.scope == "alerts":
         top = (
             scored.outputs["alert_rankings"]

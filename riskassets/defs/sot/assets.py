@@ -8,7 +8,7 @@ import datetime as dt
 
 import dagster as dg
 
-from riskassets.defs.automation import RAW_FRESHNESS
+from riskassets.defs.metadata import spec_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource
 from riskassets.defs.sot import checks
@@ -52,9 +52,12 @@ def build_raw_sot_assets(
                 kinds={"clickhouse", "parquet", "polars"},
                 owners=OWNERS,
                 tags={"network": network.name, "layer": "raw"},
-                metadata={"warehouse_table": asset},
-                # A missing daily batch shows as stale (the sensor, not a condition, runs it).
-                freshness_policy=RAW_FRESHNESS,
+                metadata={
+                    "warehouse_table": asset,
+                    "dagster/column_schema": dg.MetadataValue.table_schema(
+                        spec_schema(TABLES_BY_ASSET[asset])
+                    ),
+                },
             )
             for asset, key in keys.items()
         ],
@@ -116,6 +119,7 @@ def _metadata(asset: str, day: IngestedDay) -> dict:
         ),
     }
     spec = TABLES_BY_ASSET[asset]
+    metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(spec_schema(spec))
     if spec.in_batch:
         metadata["sha256"] = dg.MetadataValue.text(day.sha256[spec.file_name])
     return metadata

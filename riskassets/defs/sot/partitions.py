@@ -9,7 +9,7 @@ from riskassets.settings import Network
 
 @cache
 def daily_partitions(network: Network) -> dg.DailyPartitionsDefinition:
-    # end_offset=1: today's batch is a partition as soon as it lands, not tomorrow.
-    return dg.DailyPartitionsDefinition(
-        start_date=network.start_date.isoformat(), timezone="UTC", end_offset=1
-    )
+    # The latest partition is the last complete day (yesterday, UTC): day D's batch is
+    # exported once D is over, so "latest partition" automation, freshness and the UI's
+    # default ranges aim at days that can have data.
+    return dg.DailyPartitionsDefinition(start_date=network.start_date.isoformat(), timezone="UTC")

@@ -2,11 +2,13 @@
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 
 import dagster as dg
 
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
+from riskassets.defs.metadata import column_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
 from riskassets.defs.sot.assets import OWNERS
@@ -145,6 +147,7 @@ def _training_metadata(ts: TrainingSet, seconds: float) -> dict:
         "counts": dg.MetadataValue.md(_counts(ts)),
         "duration_s": dg.MetadataValue.float(round(seconds, 3)),
         "preview": dg.MetadataValue.md(markdown_preview(ts.alerts)),
+        **column_schema(ts.alerts),
     }
 
 
@@ -199,13 +202,14 @@ def build_model_assets(
     gate_config: GateConfig,
     split: SplitConfig,
     retry: dg.RetryPolicy = TRANSIENT_RETRIES,
+    mlflow_ui_url: str = "http://127.0.0.1:5000",
 ) -> list[dg.AssetsDefinition]:
     config = (xgb_config, gate_config, split)
-    return [_model_asset(network, model, config, retry) for model in MODEL_NAMES]
+    return [_model_asset(network, model, config, retry, mlflow_ui_url) for model in MODEL_NAMES]
 
 
 def _model_asset(
-    network: Network, model: str, config, retry: dg.RetryPolicy
+    network: Network, model: str, config, retry: dg.RetryPolicy, mlflow_ui_url: str
 ) -> dg.AssetsDefinition:
     xgb_config, gate_config, split = config
     key = dg.AssetKey([network.name, model])
@@ -253,6 +257,14 @@ def _model_asset(
         from riskassets.training import pipeline
 
         client, zone = warehouse.get_client(), landing.get_zone()
+        # The Dagster run's MLflow run says what it trains (dagster-mlflow names it after the
+        # job, "__ASSET_JOB" for every asset run).
+        first, last = context.partition_key_range.start, context.partition_key_range.end
+        dates = first if first == last else f"{first}…{last}"
+        experiment = tracking.experiment_name
+        tracking.set_tag("mlflow.runName", f"{network.name} models as of {dates}")
+        experiment_id = tracking.get_experiment_by_name(experiment).experiment_id
+        links = MlflowLinks(mlflow_ui_url, experiment_id)
 
         def produce(partition_key: str) -> Day:
             as_of = dt.date.fromisoformat(partition_key)
@@ -269,6 +281,7 @@ def _model_asset(
                     "dagster_asset_key": key.to_user_string(),
                     "dagster_partition": partition_key,
                 },
+                description=MODEL_DESCRIPTIONS[model],
                 truth=test_truth(
                     zone if spec.entity == "alerts" else None,
                     network.name,
@@ -289,7 +302,7 @@ def _model_asset(
                 gate_config,
             )
             return Day(
-                metadata={key: _model_metadata(result, tracking.experiment_name)},
+                metadata={key: _model_metadata(result, experiment, links)},
                 checks=[(key, o) for o in outcomes],
                 message=result.message,
             )
@@ -301,7 +314,22 @@ def _model_asset(
     return model_asset
 
 
-def _model_metadata(result, experiment: str) -> dict:
+@dataclass(frozen=True)
+class MlflowLinks:
+    """Links into the MLflow UI (``make mlflow-ui``, or RISKASSETS_MLFLOW_UI_URL)."""
+
+    ui_url: str
+    experiment_id: str
+
+    def run(self, run_id: str) -> dg.MetadataValue:
+        path = f"#/experiments/{self.experiment_id}/runs/{run_id}"
+        return dg.MetadataValue.url(f"{self.ui_url}/{path}")
+
+    def version(self, name: str, version: int) -> dg.MetadataValue:
+        return dg.MetadataValue.url(f"{self.ui_url}/#/models/{name}/versions/{version}")
+
+
+def _model_metadata(result, experiment: str, links: MlflowLinks) -> dict:
     """A model partition's metadata: the decision, the metrics table, the version."""
     metadata = {
         "decision": dg.MetadataValue.text(result.decision.summary),
@@ -318,6 +346,8 @@ def _model_metadata(result, experiment: str) -> dict:
     }
     if result.version is not None:
         metadata["mlflow_run_id"] = dg.MetadataValue.text(result.version.run_id)
+        metadata["mlflow_run"] = links.run(result.version.run_id)
+        metadata["mlflow_model_version"] = links.version(result.version.name, result.version_number)
         metadata["rounds"] = dg.MetadataValue.int(result.rounds)
     if result.calibration is not None:
         metadata["calibration"] = dg.MetadataValue.json(result.calibration.as_dict())
