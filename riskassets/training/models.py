@@ -37,21 +37,28 @@ def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
 
 
 def dmatrix(
-    frame: pl.DataFrame, spec: ModelSpec, features: tuple[str, ...] | None = None
-) -> xgb.DMatrix:
+    frame: pl.DataFrame,
+    spec: ModelSpec,
+    features: tuple[str, ...] | None = None,
+    ref: xgb.QuantileDMatrix | None = None,
+) -> xgb.QuantileDMatrix:
     """Features, labels, label-confidence weights (binary models) and one query group per
     processing date (the ranker orders each day's queue)."""
     features = features or spec.features
-    dm = xgb.DMatrix(
+    # Quantised once, straight from the matrix (training uses the hist method): about half the
+    # memory of a DMatrix and no second pass to sketch the bins. An evaluation set shares the
+    # training set's bins (``ref``).
+    return xgb.QuantileDMatrix(
         matrix(frame, features),
         label=frame["label"].to_numpy(),
         weight=frame["weight"].to_numpy() if spec.binary else None,
+        group=None
+        if spec.binary
+        else frame.group_by("processing_date", maintain_order=True).len()["len"].to_numpy(),
         feature_names=list(features),
         nthread=2,
+        ref=ref,
     )
-    if not spec.binary:
-        dm.set_group(frame.group_by("processing_date", maintain_order=True).len()["len"].to_numpy())
-    return dm
 
 
 def split_validation(train: pl.DataFrame, days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -75,11 +82,12 @@ def train_heldout(
     """The held-out fit on the train dates, early-stopped on their last dates; also returns
     the rows it trained on and that validation slice (rows the trees did not train on)."""
     fit, valid = split_validation(ordered(train_frame, spec), config.validation_days)
+    fit_matrix = dmatrix(fit, spec)
     booster = xgb.train(
         config.params(spec.objective, spec.eval_metric),
-        dmatrix(fit, spec),
+        fit_matrix,
         num_boost_round=config.num_boost_round,
-        evals=[(dmatrix(valid, spec), "validation")],
+        evals=[(dmatrix(valid, spec, ref=fit_matrix), "validation")],
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
