@@ -20,9 +20,9 @@ START ?= $(shell date -u -d '$(END) -$(DAYS) days +1 day' +%F)
 MID ?= $(shell date -u -d '$(END) -7 days' +%F)
 SCORE_START ?= $(shell date -u -d '$(MID) +1 day' +%F)
 export RISKASSETS_NETWORKS ?= $(NETWORK):$(WINDOW):$(START)
-# `dagster asset materialize` announces `dg launch` on every call; the commands below keep the
-# former, which needs no dg project configuration (README, Running the pipeline).
-export PYTHONWARNINGS ?= ignore:Function `asset_materialize_command` is superseded
+# `dagster asset materialize` and `dagster dev` announce `dg launch` and `dg dev` on every
+# call; the commands below keep the former, which need no dg project configuration.
+export PYTHONWARNINGS ?= ignore:Function `asset_materialize_command` is superseded,ignore:Function `dev_command` is superseded
 MODELS = $(NETWORK)/training_set,$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer
 
 BENCH_SCALE ?= medium

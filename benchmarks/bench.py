@@ -518,10 +518,13 @@ def stage_scoring(day: str) -> list[dict]:
     def treeshap_alone() -> None:  # XGBoost's exact TreeSHAP on the same rows, nothing else
         for name in chosen:
             if name != "alert_ranker":
-                dm = xgb.DMatrix(matrices[name], nthread=2)
+                names = list(models.MODELS[name].features)
+                dm = xgb.DMatrix(matrices[name], feature_names=names, nthread=2)
                 chosen[name].booster.predict(dm, pred_contribs=True)
 
     import xgboost as xgb
+
+    from riskassets.training import models
 
     treeshap, _ = _timed(treeshap_alone)
     return [
