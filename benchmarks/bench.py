@@ -430,7 +430,11 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
     )
     write_training_set(client, NETWORK, grown)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment(f"riskassets.{NETWORK}")
+    experiment = f"riskassets.{NETWORK}"
+    if not mlflow.get_experiment_by_name(experiment):
+        # Its artifacts in the scratch home, not in ./mlruns of the working directory.
+        mlflow.create_experiment(experiment, (settings.home / "mlflow" / "artifacts").as_uri())
+    mlflow.set_experiment(experiment)
     config, stages, total = XGBConfig(), [], 0.0
     for name, spec in models.MODELS.items():
         request = pipeline.TrainRequest(NETWORK, as_of, name, config, GateConfig(), split)
