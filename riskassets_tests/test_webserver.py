@@ -99,7 +99,7 @@ def test_a_backfill_launched_through_graphql_succeeds(servers):
         assert {m["partition"] for m in asset["assetMaterializations"]} == set(DAYS)
 
     # What the UI shows per partition is that day's own: its row count, not the range's.
-    landing = servers_home(log) / "landing"
+    landing = log.parent / "home" / "landing"  # the servers fixture's runtime home
     asset = graphql(url, MATERIALIZATIONS, key={"path": ["torus", "raw_alerts"]}, partitions=DAYS)
     shown = {
         m["partition"]: {e["label"]: e.get("intValue") for e in m["metadataEntries"]}
@@ -110,7 +110,3 @@ def test_a_backfill_launched_through_graphql_succeeds(servers):
         assert shown[day]["dagster/row_count"] == alerts.height, day
     locations = graphql(url, LOCATIONS)["workspaceOrError"]["locationEntries"]
     assert [entry["name"] for entry in locations] == ["riskassets"]
-
-
-def servers_home(log: Path) -> Path:
-    return log.parent / "home"

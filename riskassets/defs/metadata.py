@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from riskassets.reporting import markdown_rows
@@ -43,16 +47,36 @@ def column_schema(frame: pl.DataFrame) -> dict:
 def score_histogram(scores: pl.Series) -> dg.MetadataValue:
     """The day's scores in ten bins of [0, 1], drawn as bars: a calibrated model's histogram
     should look like the share of alerts that are illicit, most mass near 0."""
-    counts = [0] * HISTOGRAM_BINS
-    for value in scores.drop_nulls().to_list():
-        counts[min(int(value * HISTOGRAM_BINS), HISTOGRAM_BINS - 1)] += 1
-    top = max(counts) or 1
+    counts, edges = np.histogram(scores.drop_nulls().to_numpy(), HISTOGRAM_BINS, (0.0, 1.0))
+    top = max(counts.max(initial=0), 1)
     rows = [
-        (
-            f"{i / HISTOGRAM_BINS:.1f}–{(i + 1) / HISTOGRAM_BINS:.1f}",
-            n,
-            "█" * round(BAR_WIDTH * n / top) or ("▏" if n else ""),
-        )
-        for i, n in enumerate(counts)
+        (f"{lo:.1f}–{hi:.1f}", int(n), "█" * round(BAR_WIDTH * n / top) or ("▏" if n else ""))
+        for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)
     ]
     return dg.MetadataValue.md(markdown_rows(["score", "alerts", ""], rows))
+
+
+@dataclass(frozen=True)
+class MlflowLinks:
+    """Links into the MLflow UI (``make mlflow-ui``, or RISKASSETS_MLFLOW_UI_URL)."""
+
+    ui_url: str
+    experiment_id: str
+
+    def run(self, run_id: str) -> dg.MetadataValue:
+        path = f"#/experiments/{self.experiment_id}/runs/{run_id}"
+        return dg.MetadataValue.url(f"{self.ui_url}/{path}")
+
+    def version(self, name: str, version: int) -> dg.MetadataValue:
+        return dg.MetadataValue.url(f"{self.ui_url}/#/models/{name}/versions/{version}")
+
+
+def name_parent_run(
+    tracking: Any, network: str, keys: dg.PartitionKeyRange, ui_url: str
+) -> MlflowLinks:
+    """Name the Dagster run's MLflow run after what it trains (dagster-mlflow names it after
+    the job, "__ASSET_JOB" for every asset run) and return the links into its experiment."""
+    dates = keys.start if keys.start == keys.end else f"{keys.start}…{keys.end}"
+    tracking.set_tag("mlflow.runName", f"{network} models as of {dates}")
+    experiment = tracking.get_experiment_by_name(tracking.experiment_name)
+    return MlflowLinks(ui_url, experiment.experiment_id)

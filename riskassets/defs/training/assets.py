@@ -2,13 +2,12 @@
 
 import datetime as dt
 import time
-from dataclasses import dataclass
 
 import dagster as dg
 
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
-from riskassets.defs.metadata import column_schema
+from riskassets.defs.metadata import MlflowLinks, column_schema, name_parent_run
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
 from riskassets.defs.sot.assets import OWNERS
@@ -257,14 +256,8 @@ def _model_asset(
         from riskassets.training import pipeline
 
         client, zone = warehouse.get_client(), landing.get_zone()
-        # The Dagster run's MLflow run says what it trains (dagster-mlflow names it after the
-        # job, "__ASSET_JOB" for every asset run).
-        first, last = context.partition_key_range.start, context.partition_key_range.end
-        dates = first if first == last else f"{first}…{last}"
         experiment = tracking.experiment_name
-        tracking.set_tag("mlflow.runName", f"{network.name} models as of {dates}")
-        experiment_id = tracking.get_experiment_by_name(experiment).experiment_id
-        links = MlflowLinks(mlflow_ui_url, experiment_id)
+        links = name_parent_run(tracking, network.name, context.partition_key_range, mlflow_ui_url)
 
         def produce(partition_key: str) -> Day:
             as_of = dt.date.fromisoformat(partition_key)
@@ -312,21 +305,6 @@ def _model_asset(
         )
 
     return model_asset
-
-
-@dataclass(frozen=True)
-class MlflowLinks:
-    """Links into the MLflow UI (``make mlflow-ui``, or RISKASSETS_MLFLOW_UI_URL)."""
-
-    ui_url: str
-    experiment_id: str
-
-    def run(self, run_id: str) -> dg.MetadataValue:
-        path = f"#/experiments/{self.experiment_id}/runs/{run_id}"
-        return dg.MetadataValue.url(f"{self.ui_url}/{path}")
-
-    def version(self, name: str, version: int) -> dg.MetadataValue:
-        return dg.MetadataValue.url(f"{self.ui_url}/#/models/{name}/versions/{version}")
 
 
 def _model_metadata(result, experiment: str, links: MlflowLinks) -> dict:
