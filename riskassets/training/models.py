@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import xgboost as xgb
 
+from riskassets.training import treeshap
 from riskassets.training.calibration import Calibration
 from riskassets.training.config import XGBConfig
 from riskassets.training.specs import MODELS, ModelSpec
@@ -143,14 +144,13 @@ def predict(
 
 def contributions(booster: xgb.Booster, frame: pl.DataFrame, features: tuple[str, ...]):
     """XGBoost's exact TreeSHAP contributions to the margin: (rows, features + 1), the last
-    column the bias; each row sums to its margin."""
+    column the bias; each row sums to its margin (computed once per decision pattern of each
+    tree, see ``treeshap``)."""
     if frame.height == 0:
         return np.zeros((0, len(features) + 1), dtype=np.float32)
     best = getattr(booster, "best_iteration", None)
-    dm = xgb.DMatrix(matrix(frame, features), feature_names=list(features), nthread=2)
-    return booster.predict(
-        dm, pred_contribs=True, iteration_range=(0, best + 1) if best is not None else (0, 0)
-    )
+    rounds = best + 1 if best is not None else booster.num_boosted_rounds()
+    return treeshap.contributions(booster, matrix(frame, features), rounds)
 
 
 def reasons(
