@@ -64,9 +64,10 @@ class ScoringModel:
         """Calibrated scores and their reason codes, from one TreeSHAP pass over the same
         matrix: the contributions sum to the margin that the score is calibrated from."""
         spec = models.MODELS[self.name]
-        contribs = models.contributions(self.booster, frame, spec.features)
+        x = models.matrix(frame, spec.features)
+        contribs = models.contributions(self.booster, x)
         score = self.calibration.apply(contribs.sum(axis=1)).astype(np.float32)
-        codes = models.reasons(contribs, models.matrix(frame, spec.features), spec.features)
+        codes = models.reasons(contribs, x, spec.features)
         reasons = pl.from_arrow(pa.table(codes))
         assert isinstance(reasons, pl.DataFrame)
         return score, reasons

@@ -155,6 +155,7 @@ def leakage_check(frame: pl.DataFrame, key: str, features: tuple[str, ...]) -> C
 
 def class_counts(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
     """(positives, negatives) of the train set, the test set and its unseen rows."""
+    frame = frame.select("split", "seen", "label")  # the feature columns are not copied
     sets = {
         "train": frame.filter(pl.col("split") == "train"),
         "test": frame.filter(pl.col("split") == "test"),

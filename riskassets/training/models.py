@@ -46,11 +46,14 @@ def dmatrix(
     """Features, labels, label-confidence weights (binary models) and one query group per
     processing date (the ranker orders each day's queue)."""
     features = features or spec.features
-    # Quantised once, straight from the matrix (training uses the hist method): about half the
-    # memory of a DMatrix and no second pass to sketch the bins. An evaluation set shares the
-    # training set's bins (``ref``).
+    absent = [c for c in features if c not in frame.columns]
+    if absent:
+        raise ValueError(f"feature columns missing: {absent}")
+    # Quantised once, straight from the frame's Arrow columns (no dense copy of the matrix;
+    # training uses the hist method): about half the memory of a DMatrix and no second pass
+    # to sketch the bins. An evaluation set shares the training set's bins (``ref``).
     return xgb.QuantileDMatrix(
-        matrix(frame, features),
+        frame.select(pl.col(features).cast(pl.Float32)),
         label=frame["label"].to_numpy(),
         weight=frame["weight"].to_numpy() if spec.binary else None,
         group=None
@@ -63,18 +66,47 @@ def dmatrix(
 
 
 def split_validation(train: pl.DataFrame, days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Carve the last ``days`` train dates off as the early-stopping validation slice."""
-    dates = sorted(train["processing_date"].unique().to_list())
-    if len(dates) <= days:
-        raise ValueError(f"{len(dates)} train dates cannot spare {days} for validation")
-    cut: dt.date = dates[-days]
-    return train.filter(pl.col("processing_date") < cut), train.filter(
-        pl.col("processing_date") >= cut
-    )
+    """Carve the last ``days`` train dates off as the early-stopping validation slice (rows
+    ordered by date: two zero-copy slices)."""
+    dates = train["processing_date"].unique(maintain_order=True)
+    if dates.len() <= days:
+        raise ValueError(f"{dates.len()} train dates cannot spare {days} for validation")
+    cut = int(train["processing_date"].search_sorted(dates[-days], side="left"))
+    return train.slice(0, cut), train.slice(cut)
 
 
 def ordered(frame: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
+    """The rows by date and key; the stored training sets come ordered (no copy then)."""
+    keys = frame.select("processing_date", spec.key)
+    if keys.equals(keys.sort("processing_date", spec.key)):
+        return frame
     return frame.sort("processing_date", spec.key)
+
+
+def capped(frame: pl.DataFrame, spec: ModelSpec, max_rows: int) -> pl.DataFrame:
+    """At most ``max_rows`` rows of ``frame`` (ordered) to fit on: every positive, and the
+    negatives evenly spread over the rows at the rate that fills the rest; for the binary
+    models each kept negative weighs 1 / rate, so the classes keep their balance (the ranker
+    has no row weights: its queues keep every positive and fewer negatives)."""
+    if frame.height <= max_rows:
+        return frame
+    negatives = int((frame["label"] == 0).sum())
+    rate = max(max_rows - (frame.height - negatives), max_rows // 10) / negatives
+    if rate >= 1:
+        return frame
+    seen = (pl.col("label") == 0).cast(pl.Int64).cum_sum()  # negatives up to this row
+    kept = frame.filter(
+        (pl.col("label") != 0) | ((seen * rate).floor() > ((seen - 1) * rate).floor())
+    )
+    if not spec.binary:
+        return kept
+    return kept.with_columns(
+        pl.when(pl.col("label") == 0)
+        .then(pl.col("weight") / rate)
+        .otherwise(pl.col("weight"))
+        .cast(pl.Float32)
+        .alias("weight")
+    )
 
 
 def train_heldout(
@@ -83,6 +115,7 @@ def train_heldout(
     """The held-out fit on the train dates, early-stopped on their last dates; also returns
     the rows it trained on and that validation slice (rows the trees did not train on)."""
     fit, valid = split_validation(ordered(train_frame, spec), config.validation_days)
+    fit = capped(fit, spec, config.max_fit_rows)
     fit_matrix = dmatrix(fit, spec)
     booster = xgb.train(
         config.params(spec.objective, spec.eval_metric),
@@ -109,9 +142,10 @@ def refit(
 ) -> xgb.Booster:
     """A fixed number of rounds on every row of ``frame``: the model that is promoted (every
     labelled date, the held-out fit's rounds), or an ablation's fit (fewer features)."""
+    rows = capped(ordered(frame, spec), spec, config.max_fit_rows)
     return xgb.train(
         config.params(spec.objective, spec.eval_metric),
-        dmatrix(ordered(frame, spec), spec, features),
+        dmatrix(rows, spec, features),
         num_boost_round=n_rounds,
         verbose_eval=False,
     )
@@ -142,15 +176,15 @@ def predict(
     return (calibration or Calibration()).apply(raw)
 
 
-def contributions(booster: xgb.Booster, frame: pl.DataFrame, features: tuple[str, ...]):
-    """XGBoost's exact TreeSHAP contributions to the margin: (rows, features + 1), the last
-    column the bias; each row sums to its margin (computed once per decision pattern of each
-    tree, see ``treeshap``)."""
-    if frame.height == 0:
-        return np.zeros((0, len(features) + 1), dtype=np.float32)
+def contributions(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
+    """XGBoost's exact TreeSHAP contributions to the margin of the model matrix ``x``:
+    (rows, features + 1), the last column the bias; each row sums to its margin (computed
+    once per decision pattern of each tree, see ``treeshap``)."""
+    if x.shape[0] == 0:
+        return np.zeros((0, x.shape[1] + 1), dtype=np.float32)
     best = getattr(booster, "best_iteration", None)
     rounds = best + 1 if best is not None else booster.num_boosted_rounds()
-    return treeshap.contributions(booster, matrix(frame, features), rounds)
+    return treeshap.contributions(booster, x, rounds)
 
 
 def reasons(
@@ -168,9 +202,12 @@ def reasons(
             "reason_values": empty,
             "reason_contributions": empty,
         }
-    top = np.argpartition(-per_feature, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(per_feature, top, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, axis=1)
+    # The k largest by k passes of argmax (a fraction of a full partition of every row).
+    rest, index = per_feature.copy(), np.arange(rows)
+    top = np.empty((rows, k), dtype=np.int64)
+    for j in range(k):
+        top[:, j] = rest.argmax(axis=1)
+        rest[index, top[:, j]] = -np.inf
     contribution = np.take_along_axis(per_feature, top, axis=1)
     keep = contribution > 0
     offsets = pa.array(np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32))

@@ -19,6 +19,7 @@ algorithm summed in float32 in tree order: the result equals ``pred_contribs`` o
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xgboost as xgb
@@ -26,7 +27,8 @@ import xgboost as xgb
 # Patterns are counted in a table of 2**splits entries; a tree with more splits (deeper than
 # about 4) and small inputs go to XGBoost directly.
 MAX_SPLITS = 20
-DIRECT_ROWS = 2_000
+DIRECT_ROWS = 1_000
+THREADS = 2
 
 
 def contributions(booster: xgb.Booster, x: np.ndarray, rounds: int | None = None) -> np.ndarray:
@@ -40,10 +42,18 @@ def contributions(booster: xgb.Booster, x: np.ndarray, rounds: int | None = None
     x = np.asarray(x, dtype=np.float32)
     columns = np.ascontiguousarray(x.T)
     missing = np.isnan(columns)
-    out = np.zeros((x.shape[1] + 1, x.shape[0]), dtype=np.float32)
     shell = _one_tree_shell(model)
-    for tree in trees:
-        _add_tree(out, tree, shell, columns, missing)
+
+    def add(share: list[dict]) -> np.ndarray:
+        out = np.zeros((x.shape[1] + 1, x.shape[0]), dtype=np.float32)
+        for tree in share:
+            _add_tree(out, tree, shell, columns, missing)
+        return out
+
+    # The trees in interleaved shares, one thread each: NumPy and XGBoost release the GIL,
+    # and XGBoost's own threads gain little on a few thousand rows.
+    with ThreadPoolExecutor(THREADS) as pool:
+        out = sum(pool.map(add, [trees[i::THREADS] for i in range(THREADS)]))
     out[-1] = _direct(booster, x[:1], rounds)[0, -1]  # the bias is the same for every row
     return out.T
 
@@ -86,6 +96,22 @@ def _one_tree_shell(model: dict) -> dict:
     return model
 
 
+def _one_tree_booster(shell: dict, tree: dict, width: int) -> xgb.Booster:
+    learner = shell["learner"]
+    gbtree = learner["gradient_booster"]
+    model = {
+        **shell,
+        "learner": {
+            **learner,
+            "learner_model_param": {**learner["learner_model_param"], "num_feature": str(width)},
+            "gradient_booster": {**gbtree, "model": {**gbtree["model"], "trees": [tree]}},
+        },
+    }
+    booster = xgb.Booster(model_file=bytearray(json.dumps(model).encode()))
+    booster.set_param({"nthread": 1})
+    return booster
+
+
 def _add_tree(
     out: np.ndarray, tree: dict, shell: dict, columns: np.ndarray, missing: np.ndarray
 ) -> None:
@@ -125,16 +151,10 @@ def _add_tree(
         "split_indices": reindexed.tolist(),
         "tree_param": {**tree["tree_param"], "num_feature": str(used.size)},
     }
-    learner = shell["learner"]
-    learner["learner_model_param"] = {
-        **learner["learner_model_param"],
-        "num_feature": str(used.size),
-    }
-    learner["gradient_booster"]["model"]["trees"] = [single]
-    one_tree = xgb.Booster(model_file=bytearray(json.dumps(shell).encode()))
+    one_tree = _one_tree_booster(shell, single, used.size)
     sample = np.ascontiguousarray(columns[used][:, representatives].T)
     per_pattern = one_tree.predict(
-        xgb.DMatrix(sample), pred_contribs=True, validate_features=False
+        xgb.DMatrix(sample, nthread=1), pred_contribs=True, validate_features=False
     )
     per_pattern = np.ascontiguousarray(per_pattern[:, : used.size].T)
     for j, f in enumerate(used):

@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import polars as pl
 import pytest
+import xgboost as xgb
 
 from riskassets.defs.scoring.assets import build_scoring_assets
 from riskassets.features import build
@@ -105,8 +106,14 @@ def test_reason_codes_are_the_treeshap_contributions_of_the_scored_margin(demo):
         )
     )
     spec = models.MODELS["alert_scorer"]
-    contribs = models.contributions(model.booster, features, spec.features)
+    x = models.matrix(features, spec.features)
+    contribs = models.contributions(model.booster, x)
     margin = models.margin(model.booster, features, spec.features)
+    # XGBoost's own TreeSHAP on every row (per decision pattern: the same numbers).
+    exact = model.booster.predict(
+        xgb.DMatrix(x, feature_names=list(spec.features)), pred_contribs=True
+    )
+    assert np.allclose(contribs, exact, rtol=0, atol=1e-6)
     # Contributions plus bias equal the margin, row by row; the score is its calibration.
     assert np.allclose(contribs.sum(axis=1), margin, atol=1e-4)
     assert np.allclose(stored["score"], model.calibration.apply(margin), atol=1e-6)

@@ -1,0 +1,56 @@
+"""A fit on a large training set keeps every positive and an even, reweighted sample of the
+negatives; a small one is used whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from riskassets.training import models
+
+SCORER, RANKER = models.MODELS["alert_scorer"], models.MODELS["alert_ranker"]
+
+
+def training_rows(rows: int, positive_share: float) -> pl.DataFrame:
+    rng = np.random.default_rng(5)
+    days = np.sort(rng.integers(0, 10, rows))
+    return pl.DataFrame(
+        {
+            "processing_date": [dt.date(2025, 8, 1) + dt.timedelta(days=int(d)) for d in days],
+            "alert_id": [f"a{i:06d}" for i in range(rows)],
+            "label": (rng.random(rows) < positive_share).astype(np.uint8),
+            "weight": rng.uniform(0.5, 1.0, rows).astype(np.float32),
+        }
+    ).sort("processing_date", "alert_id")
+
+
+def test_every_positive_and_reweighted_negatives():
+    frame = training_rows(20_000, 0.1)
+    kept = models.capped(frame, SCORER, 6_000)
+    positives = frame.filter(pl.col("label") == 1)
+    assert kept.filter(pl.col("label") == 1).equals(positives)  # all of them, weights as they were
+    negatives = frame.filter(pl.col("label") == 0)
+    kept_negatives = kept.filter(pl.col("label") == 0)
+    assert abs(kept.height - 6_000) <= 1
+    # The negatives' total weight is kept (within the sampling noise of the weights).
+    assert abs(kept_negatives["weight"].sum() / negatives["weight"].sum() - 1) < 0.02
+    # Spread evenly over the dates, in the original order.
+    share = kept_negatives.group_by("processing_date").len().sort("processing_date")["len"]
+    whole = negatives.group_by("processing_date").len().sort("processing_date")["len"]
+    np.testing.assert_allclose((share / whole).to_numpy(), share.sum() / whole.sum(), atol=0.02)
+    assert kept.equals(kept.sort("processing_date", "alert_id"))
+
+
+def test_small_sets_are_used_whole_and_the_ranker_keeps_its_weights():
+    frame = training_rows(5_000, 0.1)
+    assert models.capped(frame, SCORER, 5_000) is frame
+    kept = models.capped(training_rows(20_000, 0.1), RANKER, 6_000)
+    assert kept.height < 20_000
+    assert kept["weight"].max() <= 1.0  # no reweighting: the ranker has no row weights
+
+
+def test_positives_above_the_cap_still_leave_negatives_to_learn_from():
+    kept = models.capped(training_rows(20_000, 0.6), SCORER, 6_000)
+    assert kept.filter(pl.col("label") == 0).height >= 500
