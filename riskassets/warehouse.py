@@ -501,9 +501,10 @@ def missing_partitions(client: Client, network: str, table: str, dates: list[Any
     return [d for (d,) in rows]
 
 
-def query_frame(client: Client, name: str, **parameters: Any) -> pl.DataFrame:
-    """The result of ``riskassets/sql/{name}.sql`` as a polars frame."""
-    return frame_of(client.query_arrow(sql_text(name), parameters=parameters))
+def query_frame(client: Client, name: str, rechunk: bool = True, **parameters: Any) -> pl.DataFrame:
+    """The result of ``riskassets/sql/{name}.sql`` as a polars frame; ``rechunk=False`` keeps
+    the engine's record batches as they came (no second copy of a large result)."""
+    return frame_of(client.query_arrow(sql_text(name), parameters=parameters), rechunk)
 
 
 def query_frame_rendered(
@@ -513,8 +514,8 @@ def query_frame_rendered(
     return frame_of(client.query_arrow(render(name, **identifiers), parameters=parameters))
 
 
-def frame_of(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
+def frame_of(table: pa.Table, rechunk: bool = True) -> pl.DataFrame:
+    frame = pl.from_arrow(table, rechunk=rechunk)
     assert isinstance(frame, pl.DataFrame)
     return frame
 

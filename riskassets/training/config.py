@@ -29,7 +29,9 @@ class XGBConfig:
 
     max_depth: int = 4
     learning_rate: float = 0.08
-    num_boost_round: int = 400
+    # A cap that binds on large training sets only (the demo's stop at 150–250 rounds): every
+    # tree costs at scoring too, where each score's reasons walk all of them.
+    num_boost_round: int = 300
     early_stopping_rounds: int = 30
     subsample: float = 0.8
     colsample_bytree: float = 0.8
