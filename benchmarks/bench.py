@@ -138,6 +138,7 @@ def run(
     for result in (
         child("ingest", dates=model_dates),
         child("features", dates=model_dates),
+        child("training_set", dates=model_dates, train_dates=TRAIN_DATES),
         child("training", dates=model_dates, train_dates=TRAIN_DATES),
         child("scoring", day=model_dates[-1]),
         child("dagster", day=model_dates[-1]),
@@ -399,24 +400,20 @@ def _repeat_dates(frame, dates_wanted: int):
     return stacked.filter(pl.col("processing_date").is_in(keep))
 
 
-def stage_training(dates: list[str], train_dates: int) -> list[dict]:
-    import mlflow
+def stage_training_set(dates: list[str], train_dates: int) -> list[dict]:
+    """The training set the models read, grown to ``train_dates`` dates (its own process, so
+    that building it does not count in the training's peak memory)."""
     import polars as pl
-    import xgboost as xgb
 
-    from riskassets.settings import load_settings
-    from riskassets.training import models, pipeline
-    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
+    from riskassets.training.config import SplitConfig
     from riskassets.training.dataset import TrainingSet, build_training_set, write_training_set
 
-    client, settings = _client(), load_settings()
+    client = _client()
     days = [dt.date.fromisoformat(d) for d in dates]
-    as_of = days[-1]
     split = SplitConfig(train_days=len(days), test_days=1, min_positives=1, min_negatives=1)
-    built = build_training_set(client, NETWORK, as_of, START, split)
-    # The training set the models read, grown to train_dates dates (test date unchanged).
+    built = build_training_set(client, NETWORK, days[-1], START, split)
     grown = TrainingSet(
-        as_of,
+        days[-1],
         built.window,
         *(
             pl.concat(
@@ -429,6 +426,21 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
         ),
     )
     write_training_set(client, NETWORK, grown)
+    return []
+
+
+def stage_training(dates: list[str], train_dates: int) -> list[dict]:
+    import mlflow
+    import xgboost as xgb
+
+    from riskassets.settings import load_settings
+    from riskassets.training import models, pipeline
+    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
+
+    client, settings = _client(), load_settings()
+    days = [dt.date.fromisoformat(d) for d in dates]
+    as_of = days[-1]
+    split = SplitConfig(train_days=len(days), test_days=1, min_positives=1, min_negatives=1)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     experiment = f"riskassets.{NETWORK}"
     if not mlflow.get_experiment_by_name(experiment):
@@ -444,6 +456,7 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
         train, _ = pipeline.load_training_rows(client, NETWORK, as_of, spec)
         # The held-out fit's matrix, parameters and rounds, straight into xgboost.train.
         fit, _ = models.split_validation(models.ordered(train, spec), config.validation_days)
+        fit = models.capped(fit, spec, config.max_fit_rows)
         limit, _ = _timed(
             xgb.train,
             config.params(spec.objective, spec.eval_metric),
@@ -458,7 +471,14 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
                 _peak_mib(),
                 "xgboost.train of the held-out fit",
                 limit,
-                notes={"rounds": result.rounds, "status": result.decision.status},
+                notes={
+                    "rounds": result.rounds,
+                    "status": result.decision.status,
+                    f"unseen {spec.primary_metric}": result.evaluation.get("unseen", {})
+                    .get("metrics", {})
+                    .get(spec.primary_metric, {})
+                    .get("model"),
+                },
             )
         )
     generated = len(days) - 1
@@ -615,6 +635,7 @@ STAGES: dict[str, Callable[..., Any]] = {
     "promoted": promoted_models,
     "ingest": stage_ingest,
     "features": stage_features,
+    "training_set": stage_training_set,
     "training": stage_training,
     "scoring": stage_scoring,
     "dagster": stage_dagster,

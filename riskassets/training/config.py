@@ -41,9 +41,9 @@ class XGBConfig:
     # A fit trains on at most this many rows: every positive and an even sample of the
     # negatives, weighted up by the inverse of their sampling rate. The cost of a boosting
     # round grows with the rows (XGBoost's subsample does not make a round cheaper); past a
-    # few hundred thousand rows the trees of depth 4 change little while the cost keeps
+    # couple of hundred thousand rows the trees of depth 4 change little while the cost keeps
     # growing. Smaller training sets are used whole.
-    max_fit_rows: int = 400_000
+    max_fit_rows: int = 200_000
     seed: int = 7
     nthread: int = 2
     # The ranker learns from pairs drawn uniformly within each day's queue (binary labels,

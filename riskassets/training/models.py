@@ -14,7 +14,7 @@ Each model is fitted twice (modeling.md, "Training set and splits"):
 
 from __future__ import annotations
 
-import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -109,11 +109,20 @@ def capped(frame: pl.DataFrame, spec: ModelSpec, max_rows: int) -> pl.DataFrame:
     )
 
 
-def train_heldout(
-    spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig
-) -> tuple[xgb.Booster, pl.DataFrame, pl.DataFrame]:
-    """The held-out fit on the train dates, early-stopped on their last dates; also returns
-    the rows it trained on and that validation slice (rows the trees did not train on)."""
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out fit, the rows it trained on, the validation slice it stopped on (rows the
+    trees did not train on) and its binned matrix (the refit bins its rows with the same cut
+    points, which saves sketching the quantiles again)."""
+
+    booster: xgb.Booster
+    fit: pl.DataFrame
+    validation: pl.DataFrame
+    bins: xgb.QuantileDMatrix
+
+
+def train_heldout(spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig) -> HeldOut:
+    """The held-out fit on the train dates, early-stopped on their last dates."""
     fit, valid = split_validation(ordered(train_frame, spec), config.validation_days)
     fit = capped(fit, spec, config.max_fit_rows)
     fit_matrix = dmatrix(fit, spec)
@@ -125,7 +134,7 @@ def train_heldout(
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
-    return booster, fit, valid
+    return HeldOut(booster, fit, valid, fit_matrix)
 
 
 def rounds(booster: xgb.Booster) -> int:
@@ -139,13 +148,15 @@ def refit(
     config: XGBConfig,
     n_rounds: int,
     features: tuple[str, ...] | None = None,
+    bins: xgb.QuantileDMatrix | None = None,
 ) -> xgb.Booster:
-    """A fixed number of rounds on every row of ``frame``: the model that is promoted (every
-    labelled date, the held-out fit's rounds), or an ablation's fit (fewer features)."""
+    """A fixed number of rounds on every row of ``frame`` (at most ``max_fit_rows``): the
+    model that is promoted (every labelled date, the held-out fit's rounds and bins), or an
+    ablation's fit (fewer features)."""
     rows = capped(ordered(frame, spec), spec, config.max_fit_rows)
     return xgb.train(
         config.params(spec.objective, spec.eval_metric),
-        dmatrix(rows, spec, features),
+        dmatrix(rows, spec, features, ref=bins),
         num_boost_round=n_rounds,
         verbose_eval=False,
     )

@@ -127,7 +127,9 @@ def _add_tree(
 
     kind = np.int16 if splits.size < 16 else np.int32
     pattern = np.zeros(rows, dtype=kind)
-    for bit, (f, t, to_left) in enumerate(zip(feature[splits], threshold, default_left)):
+    for bit, (f, t, to_left) in enumerate(
+        zip(feature[splits], threshold, default_left, strict=True)
+    ):
         goes_left = columns[f] < t
         if to_left:
             goes_left |= missing[f]

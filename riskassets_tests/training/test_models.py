@@ -125,8 +125,8 @@ def test_scores_are_calibrated_probabilities(demo):
 def test_same_training_set_and_config_give_the_same_model(demo):
     train, test = rows(demo, "alert_ranker")
     spec = models.MODELS["alert_ranker"]
-    first, _, _ = models.train_heldout(spec, train, XGBConfig())
-    second, _, _ = models.train_heldout(spec, train, XGBConfig())
+    first = models.train_heldout(spec, train, XGBConfig()).booster
+    second = models.train_heldout(spec, train, XGBConfig()).booster
     assert np.array_equal(models.predict(first, test, spec), models.predict(second, test, spec))
 
 

@@ -42,7 +42,9 @@ def test_equals_xgboost_pred_contribs_on_every_row(data, objective):
     fast = treeshap.contributions(booster, x)
     assert fast.shape == (ROWS, FEATURES + 1)
     np.testing.assert_allclose(fast, exact(booster, x, 60), rtol=0, atol=1e-5)
-    margin = booster.predict(xgb.DMatrix(x, feature_names=booster.feature_names), output_margin=True)
+    margin = booster.predict(
+        xgb.DMatrix(x, feature_names=booster.feature_names), output_margin=True
+    )
     np.testing.assert_allclose(fast.sum(axis=1), margin, rtol=0, atol=1e-5)
 
 
