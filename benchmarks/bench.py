@@ -463,6 +463,7 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
             models.dmatrix(fit, spec),
             num_boost_round=max(result.rounds, 1),
         )
+        del train, fit  # not held while the next model trains
         stages.append(
             Stage(
                 f"train {name} (whole version)",

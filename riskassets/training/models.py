@@ -84,20 +84,23 @@ def ordered(frame: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
 
 
 def capped(frame: pl.DataFrame, spec: ModelSpec, max_rows: int) -> pl.DataFrame:
-    """At most ``max_rows`` rows of ``frame`` (ordered) to fit on: every positive, and the
-    negatives evenly spread over the rows at the rate that fills the rest; for the binary
-    models each kept negative weighs 1 / rate, so the classes keep their balance (the ranker
-    has no row weights: its queues keep every positive and fewer negatives)."""
+    """At most about ``max_rows`` rows of ``frame`` (ordered) to fit on, spread evenly over the
+    rows. For the binary models: every positive, and the negatives at the rate that fills the
+    rest, each kept negative weighing 1 / rate so that the classes keep their balance. For
+    the ranker (no row weights): every row at the same rate, so that each day's queue keeps
+    its mix of positives and negatives."""
     if frame.height <= max_rows:
         return frame
-    negatives = int((frame["label"] == 0).sum())
-    rate = max(max_rows - (frame.height - negatives), max_rows // 10) / negatives
+    if spec.binary:
+        negatives = int((frame["label"] == 0).sum())
+        rate = max(max_rows - (frame.height - negatives), max_rows // 10) / negatives
+        sampled = pl.col("label") == 0
+    else:
+        rate, sampled = max_rows / frame.height, pl.col("label").is_not_null()  # every row
     if rate >= 1:
         return frame
-    seen = (pl.col("label") == 0).cast(pl.Int64).cum_sum()  # negatives up to this row
-    kept = frame.filter(
-        (pl.col("label") != 0) | ((seen * rate).floor() > ((seen - 1) * rate).floor())
-    )
+    seen = sampled.cast(pl.Int64).cum_sum()  # sampled rows up to this one
+    kept = frame.filter(~sampled | ((seen * rate).floor() > ((seen - 1) * rate).floor()))
     if not spec.binary:
         return kept
     return kept.with_columns(

@@ -43,12 +43,19 @@ def test_every_positive_and_reweighted_negatives():
     assert kept.equals(kept.sort("processing_date", "alert_id"))
 
 
-def test_small_sets_are_used_whole_and_the_ranker_keeps_its_weights():
+def test_small_sets_are_used_whole_and_the_ranker_thins_every_queue_evenly():
     frame = training_rows(5_000, 0.1)
     assert models.capped(frame, SCORER, 5_000) is frame
-    kept = models.capped(training_rows(20_000, 0.1), RANKER, 6_000)
-    assert kept.height < 20_000
+    frame = training_rows(20_000, 0.1)
+    kept = models.capped(frame, RANKER, 6_000)
+    assert abs(kept.height - 6_000) <= 1
     assert kept["weight"].max() <= 1.0  # no reweighting: the ranker has no row weights
+    # Every day's queue thinned at the same rate, its mix of positives kept.
+    share = kept.group_by("processing_date").agg(pl.len(), pl.col("label").mean())
+    whole = frame.group_by("processing_date").agg(pl.len(), pl.col("label").mean())
+    joined = share.join(whole, on="processing_date", suffix="_all")
+    np.testing.assert_allclose(joined["len"] / joined["len_all"], 0.3, atol=0.01)
+    np.testing.assert_allclose(joined["label"], joined["label_all"], atol=0.03)
 
 
 def test_positives_above_the_cap_still_leave_negatives_to_learn_from():
