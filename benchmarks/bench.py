@@ -463,12 +463,13 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
             models.dmatrix(fit, spec),
             num_boost_round=max(result.rounds, 1),
         )
+        rows = train.height
         del train, fit  # not held while the next model trains
         stages.append(
             Stage(
                 f"train {name} (whole version)",
                 seconds,
-                train.height,
+                rows,
                 _peak_mib(),
                 "xgboost.train of the held-out fit",
                 limit,
