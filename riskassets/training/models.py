@@ -37,31 +37,49 @@ def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     return frame.select(features).cast(pl.Float32).to_numpy()
 
 
+def _targets(frame: pl.DataFrame, spec: ModelSpec) -> dict:
+    """Labels, label-confidence weights (binary models) and one query group per processing
+    date (the ranker orders each day's queue)."""
+    return {
+        "label": frame["label"].to_numpy(),
+        "weight": frame["weight"].to_numpy() if spec.binary else None,
+        "group": None
+        if spec.binary
+        else frame.group_by("processing_date", maintain_order=True).len()["len"].to_numpy(),
+    }
+
+
 def dmatrix(
     frame: pl.DataFrame,
     spec: ModelSpec,
     features: tuple[str, ...] | None = None,
     ref: xgb.QuantileDMatrix | None = None,
 ) -> xgb.QuantileDMatrix:
-    """Features, labels, label-confidence weights (binary models) and one query group per
-    processing date (the ranker orders each day's queue)."""
+    """The training matrix: the features binned for the hist method, with their targets."""
     features = features or spec.features
     absent = [c for c in features if c not in frame.columns]
     if absent:
         raise ValueError(f"feature columns missing: {absent}")
-    # Quantised once, straight from the frame's Arrow columns (no dense copy of the matrix;
-    # training uses the hist method): about half the memory of a DMatrix and no second pass
-    # to sketch the bins. An evaluation set shares the training set's bins (``ref``).
+    # Quantised once, straight from the frame's Arrow columns (no dense copy of the matrix):
+    # about half the memory of a DMatrix and no second pass to sketch the bins. ``ref``
+    # bins the rows with another matrix's cut points.
     return xgb.QuantileDMatrix(
         frame.select(pl.col(features).cast(pl.Float32)),
-        label=frame["label"].to_numpy(),
-        weight=frame["weight"].to_numpy() if spec.binary else None,
-        group=None
-        if spec.binary
-        else frame.group_by("processing_date", maintain_order=True).len()["len"].to_numpy(),
+        **_targets(frame, spec),
         feature_names=list(features),
         nthread=2,
         ref=ref,
+    )
+
+
+def evaluation_dmatrix(frame: pl.DataFrame, spec: ModelSpec) -> xgb.DMatrix:
+    """The early-stopping set, unbinned: XGBoost evaluates a plain DMatrix about ten times
+    faster per round than a binned one (same trees, same predictions)."""
+    return xgb.DMatrix(
+        matrix(frame, spec.features),
+        **_targets(frame, spec),
+        feature_names=list(spec.features),
+        nthread=2,
     )
 
 
@@ -133,7 +151,7 @@ def train_heldout(spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig)
         config.params(spec.objective, spec.eval_metric),
         fit_matrix,
         num_boost_round=config.num_boost_round,
-        evals=[(dmatrix(valid, spec, ref=fit_matrix), "validation")],
+        evals=[(evaluation_dmatrix(valid, spec), "validation")],
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
