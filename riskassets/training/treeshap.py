@@ -54,7 +54,9 @@ def contributions(booster: xgb.Booster, x: np.ndarray, rounds: int | None = None
     # The trees in interleaved shares, one thread each: NumPy and XGBoost release the GIL,
     # and XGBoost's own threads gain little on a few thousand rows.
     with ThreadPoolExecutor(THREADS) as pool:
-        out = sum(pool.map(add, [trees[i::THREADS] for i in range(THREADS)]))
+        out, *others = pool.map(add, [trees[i::THREADS] for i in range(THREADS)])
+    for other in others:
+        out += other
     out[-1] = _direct(booster, x[:1], rounds)[0, -1]  # the bias is the same for every row
     return out.T
 
