@@ -29,7 +29,7 @@ BENCH_SCALE ?= medium
 BENCH_DAYS ?= 12
 DAGSTER_MATERIALIZE = $(BIN)/dagster asset materialize -m riskassets.definitions
 
-.PHONY: demo setup instance test dev mlflow-ui bench lint format constraints clean
+.PHONY: demo setup instance test test-fast dev mlflow-ui bench lint format constraints clean
 
 ## The first command: set up, publish 21 demo days, ingest them, build the features, train
 ## and gate the models, score the days after the first training date, and print what the
@@ -52,7 +52,12 @@ demo: setup instance
 
 ## The second command: the test suite (what .ci/run runs).
 test: setup
+	$(BIN)/dg check defs
 	$(BIN)/python -m pytest
+
+## The inner loop: the tests not marked slow (no Dagster CLI, servers or demo warehouse).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 ## The MLflow UI on the embedded tracking store: http://127.0.0.1:5000
 mlflow-ui: setup

@@ -48,8 +48,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=checks,
         sensors=[*sensors, automation_sensor()],
         resources=build_resources(settings),
-        # chDB allows one process per data folder: every step of a run shares the process.
-        executor=dg.in_process_executor,
+        # chDB allows one process per data folder: every step of a run shares the process. A
+        # ClickHouse server takes steps from many processes at once.
+        executor=dg.in_process_executor
+        if settings.embedded_warehouse
+        else dg.multiprocess_executor,
     )
 
 

@@ -63,6 +63,11 @@ class Settings:
     xgb: XGBConfig = XGBConfig()
     gate: GateConfig = GateConfig()
 
+    @property
+    def embedded_warehouse(self) -> bool:
+        """chDB inside the run's process (one process per data folder), not a server."""
+        return self.warehouse_url.startswith("chdb:")
+
     def network(self, name: str) -> Network:
         for network in self.networks:
             if network.name == name:

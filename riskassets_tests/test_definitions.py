@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -80,3 +86,34 @@ def test_settings_defaults_live_under_the_home(tmp_path):
     assert settings.landing_url == str(tmp_path / "landing")
     assert settings.warehouse_url == f"chdb:{tmp_path / 'chdb'}"
     assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+
+
+def test_the_executor_follows_the_warehouse(tmp_path):
+    home = {"RISKASSETS_HOME": str(tmp_path)}
+    embedded = build_definitions(load_settings(home))
+    server = build_definitions(
+        load_settings({**home, "RISKASSETS_WAREHOUSE_URL": "https://clickhouse.example:8443"})
+    )
+    assert embedded.executor.name == "in_process"  # one process per chDB folder
+    assert server.executor.name == "multiprocess"
+
+
+@pytest.mark.slow
+def test_dg_reads_the_project_and_lists_its_definitions(tmp_path):
+    """`[tool.dg]` in pyproject.toml: `dg list defs` (and `dg check defs`, which `make test`
+    runs first) load the same code location as `dagster dev`."""
+    dg_cli = Path(sys.executable).parent / "dg"
+    env = {**os.environ, "RISKASSETS_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path)}
+    listed = subprocess.run(
+        [str(dg_cli), "list", "defs", "--json"],
+        cwd=Path(__file__).parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    defs = json.loads(listed.stdout)
+    keys = {a["asset_key"] for a in defs["assets"]}
+    assert {"torus/raw_alerts", "torus/alert_scorer", "torus/alert_scores"} <= keys
+    assert all(a["description"] for a in defs["assets"])

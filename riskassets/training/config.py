@@ -29,7 +29,7 @@ class XGBConfig:
 
     max_depth: int = 4
     learning_rate: float = 0.08
-    # A cap that binds on large training sets only (the demo's stop at 150–250 rounds): every
+    # A cap that binds on large training sets only (the demo's stop by 200 rounds): every
     # tree costs at scoring too, where each score's reasons walk all of them.
     num_boost_round: int = 300
     early_stopping_rounds: int = 30
@@ -38,11 +38,11 @@ class XGBConfig:
     min_child_weight: float = 1.0
     reg_lambda: float = 1.0
     validation_days: int = 2
-    # A fit trains on at most this many rows: every positive and an even sample of the
-    # negatives, weighted up by the inverse of their sampling rate. The cost of a boosting
-    # round grows with the rows (XGBoost's subsample does not make a round cheaper); past a
-    # couple of hundred thousand rows the trees of depth 4 change little while the cost keeps
-    # growing. Smaller training sets are used whole.
+    # A fit trains on at most this many rows (``models.capped``: a scorer keeps every positive
+    # and reweighted negatives, the ranker an even sample of each queue). The cost of a
+    # boosting round grows with the rows (XGBoost's subsample does not make a round cheaper);
+    # past a couple of hundred thousand rows the trees of depth 4 change little while the
+    # cost keeps growing. Smaller training sets are used whole.
     max_fit_rows: int = 200_000
     seed: int = 7
     nthread: int = 2

@@ -111,6 +111,8 @@ def capped(frame: pl.DataFrame, spec: ModelSpec, max_rows: int) -> pl.DataFrame:
         return frame
     if spec.binary:
         negatives = int((frame["label"] == 0).sum())
+        if negatives == 0:
+            return frame
         rate = max(max_rows - (frame.height - negatives), max_rows // 10) / negatives
         sampled = pl.col("label") == 0
     else:

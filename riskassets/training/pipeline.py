@@ -304,8 +304,8 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         **request.xgb.as_params(),
         "objective": spec.objective,
         "rounds": n_rounds,
-        "refit_rows": everything.height,
-        "heldout_rows": train.height - validation.height,
+        "refit_rows": everything.height,  # before the max_fit_rows cap
+        "heldout_rows": train.height - validation.height,  # before the max_fit_rows cap
         "calibration_slope": final_map.slope,
         "calibration_intercept": final_map.intercept,
     }

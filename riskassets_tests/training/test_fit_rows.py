@@ -61,3 +61,8 @@ def test_small_sets_are_used_whole_and_the_ranker_thins_every_queue_evenly():
 def test_positives_above_the_cap_still_leave_negatives_to_learn_from():
     kept = models.capped(training_rows(20_000, 0.6), SCORER, 6_000)
     assert kept.filter(pl.col("label") == 0).height >= 500
+
+
+def test_a_set_of_positives_only_is_used_whole():
+    frame = training_rows(8_000, 1.0)
+    assert models.capped(frame, SCORER, 6_000) is frame
