@@ -9,7 +9,8 @@ from riskassets.defs.features.assets import build_feature_assets
 from riskassets.defs.ranges import transient_retries
 from riskassets.defs.resources import build_resources
 from riskassets.defs.scoring.assets import build_scoring_assets
-from riskassets.defs.sot.assets import build_raw_sot_assets, raw_asset_key
+from riskassets.defs.shared import asset_key
+from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.freshness import build_freshness
 from riskassets.defs.sot.sensors import build_batch_sensor
 from riskassets.defs.training.assets import build_model_assets, build_training_assets
@@ -31,7 +32,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
             *build_scoring_assets(network, retry),
         ]
-        check, freshness_sensor = build_freshness(network, raw_asset_key(network, "raw_alerts"))
+        check, freshness_sensor = build_freshness(network, asset_key(network, "raw_alerts"))
         checks.append(check)
         sensors.append(freshness_sensor)
         sensors.append(

@@ -10,8 +10,7 @@ from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import column_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import WarehouseResource
-from riskassets.defs.sot.assets import OWNERS, raw_asset_key
-from riskassets.defs.sot.partitions import daily_partitions
+from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features import build
 from riskassets.features.spec import (
     ALERT_FEATURES,
@@ -61,12 +60,12 @@ def build_feature_assets(
 
 
 def _deps(network: Network, name: str) -> list[dg.AssetKey]:
-    deps = [dg.AssetKey([network.name, u]) for u in UPSTREAM[name] if u in DESCRIPTIONS]
-    return [*(raw_asset_key(network, u) for u in UPSTREAM[name] if u.startswith("raw_")), *deps]
+    deps = [asset_key(network, u) for u in UPSTREAM[name] if u in DESCRIPTIONS]
+    return [*(asset_key(network, u) for u in UPSTREAM[name] if u.startswith("raw_")), *deps]
 
 
 def _feature_asset(network: Network, name: str, retry: dg.RetryPolicy) -> dg.AssetsDefinition:
-    key = dg.AssetKey([network.name, name])
+    key = asset_key(network, name)
     partitions = daily_partitions(network)
     features, schema_hash = SCHEMA[name]
     entity = "alert" if name == "alert_features" else "cluster"

@@ -9,8 +9,7 @@ from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import column_schema, score_histogram
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, run_range
 from riskassets.defs.resources import ModelRegistryResource, WarehouseResource
-from riskassets.defs.sot.assets import OWNERS
-from riskassets.defs.sot.partitions import daily_partitions
+from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features.build import MissingPartitionsError
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
@@ -47,12 +46,12 @@ INPUTS = {
 
 
 def _spec(network: Network, name: str) -> dg.AssetSpec:
-    features, model = (dg.AssetKey([network.name, n]) for n in INPUTS[name])
+    features, model = (asset_key(network, n) for n in INPUTS[name])
     before = dg.TimeWindowPartitionMapping(
         start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
     )
     return dg.AssetSpec(
-        dg.AssetKey([network.name, name]),
+        asset_key(network, name),
         deps=[dg.AssetDep(features), dg.AssetDep(model, partition_mapping=before)],
         description=DESCRIPTIONS[name],
         group_name="scoring",
@@ -75,7 +74,7 @@ def build_scoring_assets(
 def _scoring_asset(
     network: Network, scope: str, names: tuple[str, ...], retry: dg.RetryPolicy
 ) -> dg.AssetsDefinition:
-    keys = {name: dg.AssetKey([network.name, name]) for name in names}
+    keys = {name: asset_key(network, name) for name in names}
     partitions = daily_partitions(network)
 
     @dg.multi_asset(

@@ -11,8 +11,8 @@ import dagster as dg
 from riskassets.defs.metadata import spec_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource
+from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.defs.sot import checks
-from riskassets.defs.sot.partitions import daily_partitions
 from riskassets.reporting import markdown_preview
 from riskassets.settings import Network
 from riskassets.sot.batch import BatchError
@@ -20,7 +20,6 @@ from riskassets.sot.ingest import ContractViolation, IngestedDay, ingest_day
 from riskassets.sot.layout import BatchRef
 from riskassets.sot.schema import ALL_TABLES, TABLES_BY_ASSET
 
-OWNERS = ["team:aml-data"]
 DESCRIPTIONS = {
     "raw_alerts": "Typology alerts raised on addresses (alerts.parquet of each SOT batch).",
     "raw_features": "The SOT's per-address features over the batch window (features.parquet).",
@@ -33,14 +32,10 @@ DESCRIPTIONS = {
 }
 
 
-def raw_asset_key(network: Network, asset: str) -> dg.AssetKey:
-    return dg.AssetKey([network.name, asset])
-
-
 def build_raw_sot_assets(
     network: Network, retry: dg.RetryPolicy = TRANSIENT_RETRIES
 ) -> dg.AssetsDefinition:
-    keys = {spec.asset: raw_asset_key(network, spec.asset) for spec in ALL_TABLES}
+    keys = {spec.asset: asset_key(network, spec.asset) for spec in ALL_TABLES}
 
     @dg.multi_asset(
         name=f"{network.name}_raw_sot",

@@ -6,6 +6,7 @@ import dagster as dg
 
 from riskassets.defs.ranges import FAILURE_TAG
 from riskassets.defs.resources import LandingResource
+from riskassets.defs.shared import asset_key
 from riskassets.settings import Network
 from riskassets.sot.discovery import Attempts, RetryRules, plan_ingests
 from riskassets.sot.layout import BatchRef
@@ -74,7 +75,7 @@ def build_batch_sensor(
     retry: RetryRules = DEFAULT_RETRY,
     interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
-    alerts_key = dg.AssetKey([network.name, "raw_alerts"])
+    alerts_key = asset_key(network, "raw_alerts")
 
     @dg.sensor(
         name=f"{network.name}_sot_batch_sensor",

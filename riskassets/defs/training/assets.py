@@ -10,8 +10,7 @@ from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import MlflowLinks, column_schema, name_parent_run
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
-from riskassets.defs.sot.assets import OWNERS
-from riskassets.defs.sot.partitions import daily_partitions
+from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.evaluation.truth import test_truth
 from riskassets.features.build import MissingPartitionsError
 from riskassets.features.spec import ALERT_SCHEMA_HASH, CLUSTER_SCHEMA_HASH
@@ -65,7 +64,7 @@ DESCRIPTION = (
 def build_training_assets(
     network: Network, config: SplitConfig, retry: dg.RetryPolicy = TRANSIENT_RETRIES
 ) -> list[dg.AssetsDefinition]:
-    key = dg.AssetKey([network.name, "training_set"])
+    key = asset_key(network, "training_set")
     partitions = daily_partitions(network)
     # The training set of D reads the features of the trailing train_days partitions up to D
     # and the labels snapshots of D and of the last train date: declared to Dagster so the UI
@@ -83,7 +82,7 @@ def build_training_assets(
             dg.AssetSpec(
                 key,
                 deps=[
-                    dg.AssetDep(dg.AssetKey([network.name, name]), partition_mapping=trailing)
+                    dg.AssetDep(asset_key(network, name), partition_mapping=trailing)
                     for name in upstream
                 ],
                 description=DESCRIPTION,
@@ -211,7 +210,7 @@ def _model_asset(
     network: Network, model: str, config, retry: dg.RetryPolicy, mlflow_ui_url: str
 ) -> dg.AssetsDefinition:
     xgb_config, gate_config, split = config
-    key = dg.AssetKey([network.name, model])
+    key = asset_key(network, model)
     mlflow_key = mlflow_resource_key(network.name)
     partitions = daily_partitions(network)
     spec = MODELS[model]
@@ -224,7 +223,7 @@ def _model_asset(
         specs=[
             dg.AssetSpec(
                 key,
-                deps=[dg.AssetKey([network.name, "training_set"])],
+                deps=[asset_key(network, "training_set")],
                 description=MODEL_DESCRIPTIONS[model]
                 + f" Registered as {registered_name(network.name, model)} in MLflow.",
                 group_name="training",

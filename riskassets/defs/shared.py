@@ -1,10 +1,17 @@
-"""Daily partitions by processing date (UTC), one definition per network."""
+"""What the definitions of every stage share: owners, asset keys and daily partitions."""
 
 from functools import cache
 
 import dagster as dg
 
 from riskassets.settings import Network
+
+OWNERS = ["team:aml-data"]
+
+
+def asset_key(network: Network, name: str) -> dg.AssetKey:
+    """Every asset of a network lives under the network's name: ``torus/raw_alerts``."""
+    return dg.AssetKey([network.name, name])
 
 
 @cache
