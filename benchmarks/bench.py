@@ -622,14 +622,10 @@ def promoted_models() -> list[str]:
 
     from riskassets.settings import load_settings
     from riskassets.training.config import MODEL_NAMES
-    from riskassets.training.registry import model_versions
+    from riskassets.training.registry import passed_versions
 
     mlflow.set_tracking_uri(load_settings().mlflow_tracking_uri)
-    return [
-        m
-        for m in MODEL_NAMES
-        if any(v.tags.get("gate") == "passed" for v in model_versions(NETWORK, m))
-    ]
+    return [m for m in MODEL_NAMES if passed_versions(NETWORK, m)]
 
 
 STAGES: dict[str, Callable[..., Any]] = {

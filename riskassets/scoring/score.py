@@ -28,7 +28,7 @@ from riskassets.scoring import drift
 from riskassets.training import models
 from riskassets.training.calibration import Calibration
 from riskassets.training.config import registered_name
-from riskassets.training.registry import load_version, model_versions
+from riskassets.training.registry import load_version, passed_versions
 
 
 class NoPromotedModelError(LookupError):
@@ -78,8 +78,8 @@ def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
     name = registered_name(network, model)
     eligible = [
         v
-        for v in model_versions(network, model)
-        if v.tags.get("gate") == "passed" and v.tags.get("as_of_date", "9999") < day.isoformat()
+        for v in passed_versions(network, model)
+        if v.tags.get("as_of_date", "9999") < day.isoformat()
     ]
     if not eligible:
         raise NoPromotedModelError(

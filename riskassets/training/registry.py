@@ -58,6 +58,11 @@ def model_versions(network: str, model: str) -> list[Any]:
         return []
 
 
+def passed_versions(network: str, model: str) -> list[Any]:
+    """The versions of a model that passed their gate (scoring chooses among them)."""
+    return [v for v in model_versions(network, model) if v.tags.get("gate") == "passed"]
+
+
 def version_with_fingerprint(network: str, model: str, digest: str) -> Any | None:
     """A registered version of exactly this model, if there is one."""
     same = [v for v in model_versions(network, model) if v.tags.get(FINGERPRINT_TAG) == digest]
