@@ -28,10 +28,8 @@ from dagster_aws.s3 import S3Resource
 
 from riskassets.defs.resources import (
     LandingResource,
-    ModelRegistryResource,
+    MlflowResource,
     WarehouseResource,
-    mlflow_resource_key,
-    network_mlflow,
 )
 from riskassets.settings import Network
 from riskassets.sot.landing import LocalLanding
@@ -231,16 +229,11 @@ class Demo:
 
 
 def mlflow_resources(uri: str, folder: Path) -> dict:
-    """The MLflow resources of a network on a SQLite store in ``folder``."""
+    """The MLflow resource on a SQLite store in ``folder``."""
     return {
-        "model_registry": ModelRegistryResource(tracking_uri=uri),
-        mlflow_resource_key("torus"): network_mlflow.configured(
-            {
-                "experiment_name": "riskassets.torus",
-                "mlflow_tracking_uri": uri,
-                "artifact_location": (folder / "artifacts").as_uri(),
-            }
-        ),
+        "mlflow": MlflowResource(
+            tracking_uri=uri, artifact_location=(folder / "artifacts").as_uri()
+        )
     }
 
 

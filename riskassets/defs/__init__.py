@@ -7,14 +7,10 @@ import warnings
 #   day's partition (a range run reports them per day, not once for the last day);
 # - trailing windows that reach before the first partition (the training set's 14 dates, the
 #   scores' "models before D"): the first dates of a network have fewer, not missing, inputs;
-# - dagster-mlflow's resource: its parent run per Dagster run (see defs/resources.py);
 # - AssetSelection.groups(include_sources=...): Dagster's own default sensors call it.
 for _message in (
     r"Specifying a partitions_def on an AssetCheckSpec",
     r"Parameter `allow_nonexistent_upstream_partitions`",
-    r"Dagster resource `mlflow_tracking`",
-    r"Class `MlFlow`",
-    r"Function `_create_mlflow_run_hook`",
     r"Parameter `include_sources` of function `AssetSelection.groups`",
 ):
     warnings.filterwarnings("ignore", message=_message)

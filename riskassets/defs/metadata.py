@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -71,12 +70,7 @@ class MlflowLinks:
         return dg.MetadataValue.url(f"{self.ui_url}/#/models/{name}/versions/{version}")
 
 
-def name_parent_run(
-    tracking: Any, network: str, keys: dg.PartitionKeyRange, ui_url: str
-) -> MlflowLinks:
-    """Name the Dagster run's MLflow run after what it trains (dagster-mlflow names it after
-    the job, "__ASSET_JOB" for every asset run) and return the links into its experiment."""
+def parent_run_name(network: str, keys: dg.PartitionKeyRange) -> str:
+    """The Dagster run's MLflow run is named after what it trains."""
     dates = keys.start if keys.start == keys.end else f"{keys.start}…{keys.end}"
-    tracking.set_tag("mlflow.runName", f"{network} models as of {dates}")
-    experiment = tracking.get_experiment_by_name(tracking.experiment_name)
-    return MlflowLinks(ui_url, experiment.experiment_id)
+    return f"{network} models as of {dates}"

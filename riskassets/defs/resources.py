@@ -1,4 +1,7 @@
-"""Typed resources: the warehouse (ClickHouse / chDB) and the landing zone (S3 / folder)."""
+"""Typed resources: the warehouse (ClickHouse / chDB), the landing zone (S3 / folder) and MLflow."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -46,14 +49,71 @@ class LandingResource(dg.ConfigurableResource):
         return open_landing(self.url, client)
 
 
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking and model registry. Training opens one parent run per Dagster run in
+    the network's experiment (``riskassets.{network}``), under which every model logs a
+    nested run; the steps of a run find that parent run again by its ``dagster_run_id`` tag,
+    in whatever process they run. Scoring loads promoted versions from the registry.
+
+    MLflow logs and loads models through its process-wide tracking URI (the fluent API), so
+    ``activate`` sets it before either. dagster-mlflow's ``mlflow_tracking`` does the same, but
+    it is a legacy function resource bound to one experiment, configured per network and read
+    by a resource key built at run time; this typed resource serves every network.
+    """
+
+    tracking_uri: str = Field(description="the MLflow tracking (and registry) URI")
+    artifact_location: str = Field(
+        default="",
+        description="where experiments created here keep their artifacts (a folder URI); "
+        "empty: the tracking server's default",
+    )
+
+    def activate(self) -> None:
+        import mlflow  # seconds to import: only when a run needs it
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+
+    def experiment_id(self, network: str) -> str:
+        import mlflow
+
+        self.activate()
+        name = f"riskassets.{network}"
+        experiment = mlflow.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # Otherwise MLflow puts artifacts in ./mlruns of whatever the working directory is.
+        return mlflow.create_experiment(name, self.artifact_location or None)
+
+    @contextmanager
+    def parent_run(self, network: str, dagster_run_id: str, run_name: str) -> Iterator[str]:
+        """The Dagster run's MLflow run, active while the block runs; yields its experiment
+        id. Ended as FINISHED, or FAILED when the block raises."""
+        import mlflow
+
+        experiment = self.experiment_id(network)
+        found = mlflow.search_runs(
+            [experiment],
+            filter_string=f"tags.dagster_run_id = '{dagster_run_id}'",
+            output_format="list",
+            max_results=1,
+        )
+        if found:
+            run = mlflow.start_run(run_id=found[0].info.run_id)
+        else:
+            run = mlflow.start_run(
+                experiment_id=experiment,
+                run_name=run_name,
+                tags={"dagster_run_id": dagster_run_id},
+            )
+        with run:
+            yield experiment
+
+
 def build_resources(settings: Settings) -> dict:
     """The resources of the environment that ``settings`` describes (embedded or production)."""
     remote = settings.warehouse_url.startswith(("http://", "https://"))
+    embedded_mlflow = settings.mlflow_tracking_uri.startswith("sqlite:")
     return {
-        **{
-            mlflow_resource_key(n.name): mlflow_resource(settings, n.name)
-            for n in settings.networks
-        },
         "warehouse": WarehouseResource(
             url=settings.warehouse_url,
             database=settings.warehouse_database,
@@ -62,56 +122,11 @@ def build_resources(settings: Settings) -> dict:
             wait_seconds=settings.warehouse_wait_seconds,
         ),
         "landing": LandingResource(url=settings.landing_url, s3=S3Resource()),
-        "model_registry": ModelRegistryResource(tracking_uri=settings.mlflow_tracking_uri),
+        "mlflow": MlflowResource(
+            tracking_uri=settings.mlflow_tracking_uri,
+            # Embedded: the artifacts under the runtime home, beside the SQLite store.
+            artifact_location=(settings.home / "mlflow" / "artifacts").as_uri()
+            if embedded_mlflow
+            else "",
+        ),
     }
-
-
-@dg.resource(
-    config_schema={
-        "experiment_name": str,
-        "mlflow_tracking_uri": str,
-        "artifact_location": dg.Field(str, is_required=False),
-    },
-    description="dagster-mlflow's tracking resource, with the experiment's artifacts kept "
-    "where the settings say (under the runtime home in the embedded mode).",
-)
-def network_mlflow(context: dg.InitResourceContext):
-    """One MLflow run per Dagster run (dagster-mlflow), in the network's experiment; each
-    model asset logs a nested run under it. The parent run is ended with the Dagster run."""
-    import mlflow  # seconds to import: only when a run needs it
-    from dagster_mlflow import mlflow_tracking
-
-    config = context.resource_config
-    mlflow.set_tracking_uri(config["mlflow_tracking_uri"])
-    if config.get("artifact_location") and not mlflow.get_experiment_by_name(
-        config["experiment_name"]
-    ):
-        # Otherwise MLflow puts artifacts in ./mlruns of whatever the working directory is.
-        mlflow.create_experiment(config["experiment_name"], config["artifact_location"])
-    yield from mlflow_tracking.resource_fn(context)
-    mlflow.end_run()
-
-
-def mlflow_resource_key(network: str) -> str:
-    return f"mlflow_{network}"
-
-
-def mlflow_resource(settings: Settings, network: str) -> dg.ResourceDefinition:
-    config = {
-        "experiment_name": f"riskassets.{network}",
-        "mlflow_tracking_uri": settings.mlflow_tracking_uri,
-    }
-    if settings.mlflow_tracking_uri.startswith("sqlite:"):
-        config["artifact_location"] = (settings.home / "mlflow" / "artifacts").as_uri()
-    return network_mlflow.configured(config)
-
-
-class ModelRegistryResource(dg.ConfigurableResource):
-    """Read access to the MLflow model registry (scoring loads promoted models from it)."""
-
-    tracking_uri: str = Field(description="the MLflow tracking (and registry) URI")
-
-    def activate(self) -> None:
-        import mlflow  # seconds to import: only when a run needs it
-
-        mlflow.set_tracking_uri(self.tracking_uri)

@@ -8,7 +8,7 @@ from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import column_schema, score_histogram
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, run_range
-from riskassets.defs.resources import ModelRegistryResource, WarehouseResource
+from riskassets.defs.resources import MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features.build import MissingPartitionsError
 from riskassets.reporting import markdown_preview, markdown_rows
@@ -93,12 +93,12 @@ def _scoring_asset(
     def scores(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
-        model_registry: ModelRegistryResource,
+        mlflow: MlflowResource,
     ):
         # Imported here, not at load: XGBoost and MLflow take seconds to import.
         from riskassets.scoring import score
 
-        model_registry.activate()
+        mlflow.activate()  # scoring loads the promoted versions from its registry
         client = warehouse.get_client()
 
         def produce(partition_key: str) -> Day:

@@ -7,9 +7,9 @@ import dagster as dg
 
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
-from riskassets.defs.metadata import MlflowLinks, column_schema, name_parent_run
+from riskassets.defs.metadata import MlflowLinks, column_schema, parent_run_name
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
-from riskassets.defs.resources import LandingResource, WarehouseResource, mlflow_resource_key
+from riskassets.defs.resources import LandingResource, MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.evaluation.truth import test_truth
 from riskassets.features.build import MissingPartitionsError
@@ -211,7 +211,6 @@ def _model_asset(
 ) -> dg.AssetsDefinition:
     xgb_config, gate_config, split = config
     key = asset_key(network, model)
-    mlflow_key = mlflow_resource_key(network.name)
     partitions = daily_partitions(network)
     spec = MODELS[model]
     checks = ["promotion_gate"] + (["calibration"] if spec.binary else [])
@@ -244,19 +243,18 @@ def _model_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
         retry_policy=retry,
-        # dagster-mlflow's resource is the legacy kind: every resource is named here.
-        required_resource_keys={"warehouse", "landing", mlflow_key},
     )
-    def model_asset(context: dg.AssetExecutionContext):
-        tracking = getattr(context.resources, mlflow_key)  # the Dagster run's MLflow run
-        warehouse: WarehouseResource = context.resources.warehouse
-        landing: LandingResource = context.resources.landing
+    def model_asset(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingResource,
+        mlflow: MlflowResource,
+    ):
         # Imported here, not at load: XGBoost, MLflow and scikit-learn take seconds to import.
         from riskassets.training import pipeline
 
         client, zone = warehouse.get_client(), landing.get_zone()
-        experiment = tracking.experiment_name
-        links = name_parent_run(tracking, network.name, context.partition_key_range, mlflow_ui_url)
+        experiment = f"riskassets.{network.name}"
 
         def produce(partition_key: str) -> Day:
             as_of = dt.date.fromisoformat(partition_key)
@@ -299,9 +297,12 @@ def _model_asset(
                 message=result.message,
             )
 
-        yield from run_range(
-            context, produce, key.to_user_string(), errors=(MissingPartitionsError, ValueError)
-        )
+        run_name = parent_run_name(network.name, context.partition_key_range)
+        with mlflow.parent_run(network.name, context.run.run_id, run_name) as experiment_id:
+            links = MlflowLinks(mlflow_ui_url, experiment_id)
+            yield from run_range(
+                context, produce, key.to_user_string(), errors=(MissingPartitionsError, ValueError)
+            )
 
     return model_asset
 
