@@ -49,11 +49,14 @@ class LandingResource(dg.ConfigurableResource):
         return open_landing(self.url, client)
 
 
+PARENT_TAG = "parent_of_dagster_run"  # on the MLflow run of a Dagster run
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking and model registry. Training opens one parent run per Dagster run in
     the network's experiment (``riskassets.{network}``), under which every model logs a
-    nested run; the steps of a run find that parent run again by its ``dagster_run_id`` tag,
-    in whatever process they run. Scoring loads promoted versions from the registry.
+    nested run; the steps of a run find that parent run again by its ``PARENT_TAG``, in
+    whatever process they run. Scoring loads promoted versions from the registry.
 
     MLflow logs and loads models through its process-wide tracking URI (the fluent API), so
     ``activate`` sets it before either. dagster-mlflow's ``mlflow_tracking`` does the same, but
@@ -91,9 +94,10 @@ class MlflowResource(dg.ConfigurableResource):
         import mlflow
 
         experiment = self.experiment_id(network)
+        # Its own tag: the nested runs carry dagster_run_id too.
         found = mlflow.search_runs(
             [experiment],
-            filter_string=f"tags.dagster_run_id = '{dagster_run_id}'",
+            filter_string=f"tags.{PARENT_TAG} = '{dagster_run_id}'",
             output_format="list",
             max_results=1,
         )
@@ -103,7 +107,7 @@ class MlflowResource(dg.ConfigurableResource):
             run = mlflow.start_run(
                 experiment_id=experiment,
                 run_name=run_name,
-                tags={"dagster_run_id": dagster_run_id},
+                tags={PARENT_TAG: dagster_run_id, "dagster_run_id": dagster_run_id},
             )
         with run:
             yield experiment

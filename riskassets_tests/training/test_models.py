@@ -81,6 +81,11 @@ def test_models_are_tracked_registered_and_gated(demo):
     assert run.info.run_name == f"torus alert_scorer as of {AS_OF}"
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
     assert parent.info.run_name == f"torus models as of {AS_OF}"
+    # The run's three models under the one parent run, whichever step opened it.
+    ranker = client.get_model_version_by_alias(
+        registry.registered_name("torus", "alert_ranker"), registry.CHAMPION
+    )
+    assert client.get_run(ranker.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert "PR AUC on unseen addresses" in client.get_registered_model(version.name).description
 
 
