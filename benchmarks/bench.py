@@ -435,14 +435,14 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
 
     from riskassets.settings import load_settings
     from riskassets.training import models, pipeline
-    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
+    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig, experiment_name
 
     client, settings = _client(), load_settings()
     days = [dt.date.fromisoformat(d) for d in dates]
     as_of = days[-1]
     split = SplitConfig(train_days=len(days), test_days=1, min_positives=1, min_negatives=1)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    experiment = f"riskassets.{NETWORK}"
+    experiment = experiment_name(NETWORK)
     if not mlflow.get_experiment_by_name(experiment):
         # Its artifacts in the scratch home, not in ./mlruns of the working directory.
         mlflow.create_experiment(experiment, (settings.home / "mlflow" / "artifacts").as_uri())

@@ -11,6 +11,7 @@ from pydantic import Field
 from riskassets import warehouse
 from riskassets.settings import Settings
 from riskassets.sot.landing import LandingZone, open_landing
+from riskassets.training.config import experiment_name
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -54,7 +55,7 @@ PARENT_TAG = "parent_of_dagster_run"  # on the MLflow run of a Dagster run
 
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking and model registry. Training opens one parent run per Dagster run in
-    the network's experiment (``riskassets.{network}``), under which every model logs a
+    the network's experiment (``experiment_name``), under which every model logs a
     nested run; the steps of a run find that parent run again by its ``PARENT_TAG``, in
     whatever process they run. Scoring loads promoted versions from the registry.
 
@@ -80,7 +81,7 @@ class MlflowResource(dg.ConfigurableResource):
         import mlflow
 
         self.activate()
-        name = f"riskassets.{network}"
+        name = experiment_name(network)
         experiment = mlflow.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id

@@ -93,5 +93,10 @@ class GateConfig:
 MODEL_NAMES = ("alert_scorer", "alert_ranker", "cluster_scorer")
 
 
+def experiment_name(network: str) -> str:
+    """The network's MLflow experiment: every training run of its models."""
+    return f"riskassets.{network}"
+
+
 def registered_name(network: str, model: str) -> str:
     return f"riskassets.{network}.{model}"

@@ -29,11 +29,16 @@ from riskassets.training.specs import MODELS, ModelSpec
 __all__ = ["MODELS", "ModelSpec", "dmatrix", "margin", "matrix", "predict", "refit"]
 
 
-def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """The model matrix: the fixed feature list, in order, as float32 (NaN = missing)."""
+def require_features(frame: pl.DataFrame, features: tuple[str, ...]) -> None:
+    """A missing feature column is an error naming it, never a silent zero."""
     absent = [c for c in features if c not in frame.columns]
     if absent:
         raise ValueError(f"feature columns missing: {absent}")
+
+
+def matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """The model matrix: the fixed feature list, in order, as float32 (NaN = missing)."""
+    require_features(frame, features)
     return frame.select(features).cast(pl.Float32).to_numpy()
 
 
@@ -57,9 +62,7 @@ def dmatrix(
 ) -> xgb.QuantileDMatrix:
     """The training matrix: the features binned for the hist method, with their targets."""
     features = features or spec.features
-    absent = [c for c in features if c not in frame.columns]
-    if absent:
-        raise ValueError(f"feature columns missing: {absent}")
+    require_features(frame, features)
     # Quantised once, straight from the frame's Arrow columns (no dense copy of the matrix):
     # about half the memory of a DMatrix and no second pass to sketch the bins. ``ref``
     # bins the rows with another matrix's cut points.

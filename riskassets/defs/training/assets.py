@@ -21,6 +21,7 @@ from riskassets.training.config import (
     GateConfig,
     SplitConfig,
     XGBConfig,
+    experiment_name,
     registered_name,
 )
 from riskassets.training.dataset import (
@@ -254,7 +255,7 @@ def _model_asset(
         from riskassets.training import pipeline
 
         client, zone = warehouse.get_client(), landing.get_zone()
-        experiment = f"riskassets.{network.name}"
+        experiment = experiment_name(network.name)
 
         def produce(partition_key: str) -> Day:
             as_of = dt.date.fromisoformat(partition_key)
