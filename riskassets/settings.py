@@ -6,7 +6,7 @@ definitions for any settings without reloading modules.
 | variable | default |
 |---|---|
 | RISKASSETS_HOME | ``.riskassets`` (relative to the working directory) |
-| RISKASSETS_NETWORKS | ``torus:195:2025-08-01`` (``name:window_days:first_date``, …) |
+| RISKASSETS_NETWORKS | the folders ``defs/networks/*/defs.yaml``; when set, replaces them |
 | RISKASSETS_LANDING_URL | ``$RISKASSETS_HOME/landing`` (or ``s3://bucket/prefix``) |
 | RISKASSETS_WAREHOUSE_URL | ``chdb:$RISKASSETS_HOME/chdb`` (or ``http(s)://host:port``) |
 | RISKASSETS_WAREHOUSE_DATABASE | ``riskassets`` |
@@ -20,6 +20,7 @@ definitions for any settings without reloading modules.
 | RISKASSETS_SENSOR_RETRY_SECONDS | ``120`` (a failed ingest is requested again after, doubling) |
 | RISKASSETS_RETRY_DELAY_SECONDS | ``15`` (a step's first retry after a passing failure, doubling) |
 
+RISKASSETS_NETWORKS is ``name:window_days:first_date``, … (``torus:195:2025-08-01``).
 A value that breaks its rule fails when the settings are read (at code-location load), with
 the variable, the value and the rule in the message.
 """
@@ -32,10 +33,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from riskassets.sot.layout import check_network
 from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
 
-DEFAULT_NETWORKS = "torus:195:2025-08-01"
+# One folder per network, each with the defs.yaml of its NetworkComponent (riskassets.components).
+NETWORK_FOLDERS = Path(__file__).parent / "defs" / "networks"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class Settings:
     warehouse_database: str
     mlflow_tracking_uri: str
     mlflow_ui_url: str  # where operators open MLflow (links in the asset metadata)
+    # The networks come from RISKASSETS_NETWORKS, not from the network folders.
+    networks_from_env: bool = False
     warehouse_wait_seconds: float = 120.0
     sensor_lookback_days: int = 14
     sensor_interval_seconds: int = 30
@@ -73,7 +79,22 @@ class Settings:
             if network.name == name:
                 return network
         known = ", ".join(n.name for n in self.networks)
-        raise ValueError(f"network {name!r} is not configured (RISKASSETS_NETWORKS has: {known})")
+        raise ValueError(f"network {name!r} is not configured (configured: {known})")
+
+
+def network(name: str, window_days: object, first_date: object) -> Network:
+    """One network, checked: the rule of both the network folders and RISKASSETS_NETWORKS."""
+    window = str(window_days).strip()
+    if not window.isdigit() or int(window) < 1:
+        raise ValueError(
+            f"window_days {window_days!r} must be a whole number of days, at least 1 (the SOT "
+            "runs 7, 30, 90 and 195)"
+        )
+    try:
+        start = dt.date.fromisoformat(str(first_date))
+    except ValueError as e:
+        raise ValueError(f"first_date {first_date!r} must be a date, YYYY-MM-DD") from e
+    return Network(check_network(name), int(window), start)
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
@@ -84,37 +105,45 @@ def parse_networks(text: str) -> tuple[Network, ...]:
             raise ValueError(
                 f"RISKASSETS_NETWORKS entry {item!r} must be name:window_days:YYYY-MM-DD"
             )
-        name, window, start = fields
         try:
-            networks.append(
-                Network(check_network(name), _window_days(window), dt.date.fromisoformat(start))
-            )
+            networks.append(network(*fields))
         except ValueError as e:
             raise ValueError(
                 f"RISKASSETS_NETWORKS entry {item!r} (name:window_days:YYYY-MM-DD): {e}"
             ) from e
+    return _distinct(networks, "RISKASSETS_NETWORKS")
+
+
+def folder_networks(folders: Path = NETWORK_FOLDERS) -> tuple[Network, ...]:
+    """The networks of the network folders (``<folder>/*/defs.yaml``), by name."""
+    networks = []
+    for path in sorted(folders.glob("*/defs.yaml")):
+        try:
+            attributes = yaml.safe_load(path.read_text())["attributes"]
+            networks.append(network(**attributes))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"{path}: attributes must be name, window_days and first_date: {e}"
+            ) from e
+    return _distinct(networks, str(folders))
+
+
+def _distinct(networks: list[Network], source: str) -> tuple[Network, ...]:
     if not networks:
-        raise ValueError("RISKASSETS_NETWORKS names no network")
+        raise ValueError(f"{source} names no network")
     if len({n.name for n in networks}) != len(networks):
-        raise ValueError("RISKASSETS_NETWORKS names a network twice")
+        raise ValueError(f"{source} names a network twice")
     return tuple(networks)
-
-
-def _window_days(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(
-            f"window_days {text!r} must be a whole number of days, at least 1 (the SOT runs "
-            "7, 30, 90 and 195)"
-        )
-    return int(text)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home = Path(env.get("RISKASSETS_HOME") or ".riskassets").resolve()
+    override = (env.get("RISKASSETS_NETWORKS") or "").strip()
     return Settings(
         home=home,
-        networks=parse_networks(env.get("RISKASSETS_NETWORKS") or DEFAULT_NETWORKS),
+        networks=parse_networks(override) if override else folder_networks(),
+        networks_from_env=bool(override),
         landing_url=env.get("RISKASSETS_LANDING_URL") or str(home / "landing"),
         warehouse_url=env.get("RISKASSETS_WAREHOUSE_URL") or f"chdb:{home / 'chdb'}",
         warehouse_database=env.get("RISKASSETS_WAREHOUSE_DATABASE") or "riskassets",

@@ -12,22 +12,24 @@ from pathlib import Path
 import requests
 
 BIN = Path(sys.executable).parent
+# The code location as `make dev` loads it, named `riskassets` like the project's [tool.dg]
+# (loaded with -m, Dagster would name it after the module and warn at every load).
+WORKSPACE = ["-w", str(Path(__file__).parents[1] / "workspace.yaml")]
 
 
 def serve(port: int, env: dict, logs, tmp_path: Path):
     """The webserver and the daemon as `make dev` runs them: the repository's workspace.yaml,
     whose code location is named `riskassets`."""
-    module = ["-w", str(Path(__file__).parents[1] / "workspace.yaml")]
     procs = [
         subprocess.Popen(
-            [str(BIN / "dagster-webserver"), *module, "-h", "127.0.0.1", "-p", str(port)],
+            [str(BIN / "dagster-webserver"), *WORKSPACE, "-h", "127.0.0.1", "-p", str(port)],
             env=env,
             stdout=logs,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         ),
         subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", *module],
+            [str(BIN / "dagster-daemon"), "run", *WORKSPACE],
             env=env,
             stdout=logs,
             stderr=subprocess.STDOUT,

@@ -11,7 +11,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from riskassets.definitions import build_definitions
+from riskassets.components import build_definitions
 from riskassets.settings import load_settings
 
 DAY = "2025-08-05"

@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 
 from riskassets_tests.conftest import subprocess_env
+from riskassets_tests.servers import BIN, WORKSPACE
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
+
+
+ROOT = Path(__file__).parents[1]  # the dg project: `dg` reads its [tool.dg]
 
 
 def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -119,22 +122,14 @@ def test_validate_batch_is_a_dry_run(home, tmp_path):
 
 
 def test_dagster_cli_materializes_a_partition_and_a_range(home):
+    """`dg launch` (the project's dg command) and `dagster asset materialize` run the same."""
     root, env = home
     dagster = str(BIN / "dagster")
-    run(
-        [
-            dagster,
-            "asset",
-            "materialize",
-            "-m",
-            "riskassets.definitions",
-            "--select",
-            "torus/raw_alerts",
-            "--partition",
-            "2025-08-03",
-        ],
+    launched = run(
+        [str(BIN / "dg"), "launch", "--assets", "torus/raw_alerts", "--partition", "2025-08-03"],
         env,
     )
+    assert "RUN_SUCCESS" in launched.stdout + launched.stderr
     out = run(
         [
             str(BIN / "riskassets"),
@@ -314,7 +309,7 @@ def test_bad_inputs_are_named_with_their_rule(home, tmp_path):
     assert missing.returncode == 2 and f"landing root {tmp_path}/x does not exist" in missing.stderr
 
     # Settings are checked when Dagster loads the code location.
-    validate = [str(BIN / "dagster"), "definitions", "validate", "-m", "riskassets.definitions"]
+    validate = [str(BIN / "dagster"), "definitions", "validate", *WORKSPACE]
     for value, rule in (
         ("torus:abc:2025-08-01", "window_days 'abc' must be a whole number of days, at least 1"),
         ("torus:-5:2025-08-01", "window_days '-5' must be a whole number of days, at least 1"),

@@ -11,8 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from riskassets.definitions import build_definitions
-from riskassets.settings import load_settings, parse_networks
+from riskassets.components import NetworkComponent, build_definitions
+from riskassets.definitions import defs as load_code_location
+from riskassets.settings import folder_networks, load_settings, parse_networks
 
 
 def test_definitions_load_for_the_default_settings(tmp_path):
@@ -64,6 +65,64 @@ def test_networks_are_configuration(tmp_path):
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert "bittensor/raw_alerts" in keys and "torus/raw_alerts" in keys
     assert defs.resolve_sensor_def("bittensor_sot_batch_sensor")
+
+
+def _inventory(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    return {
+        "assets": {
+            (k.to_user_string(), str(graph.get(k).partitions_def))
+            for k in graph.get_all_asset_keys()
+        },
+        "checks": {c.to_user_string() for c in graph.asset_check_keys},
+        "sensors": {s.name for s in defs.sensors or []},
+        "resources": set(defs.resources or {}),
+        "executor": defs.executor.name,
+    }
+
+
+@pytest.mark.parametrize("networks", ["", "torus:7:2026-01-05,bittensor:30:2026-02-01"])
+def test_the_defs_folder_is_the_settings_definitions(tmp_path, monkeypatch, networks):
+    """What Dagster loads from defs/ (network folders, or RISKASSETS_NETWORKS replacing
+    them) is what build_definitions assembles for the same settings."""
+    monkeypatch.setenv("RISKASSETS_HOME", str(tmp_path))
+    monkeypatch.setenv("RISKASSETS_NETWORKS", networks)
+    loaded = _inventory(load_code_location())
+    assert loaded == _inventory(build_definitions(load_settings()))
+    names = {key.split("/")[0] for key, _ in loaded["assets"]}
+    assert names == ({"torus", "bittensor"} if networks else {"torus"})
+    if networks:
+        assert ("torus/raw_alerts", "Daily, starting 2026-01-05 UTC.") in loaded["assets"]
+
+
+def test_a_network_is_a_folder(tmp_path):
+    for name, window, first in (("torus", 195, "2025-08-01"), ("bittensor", 30, "2025-09-01")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "defs.yaml").write_text(
+            "type: riskassets.components.NetworkComponent\n"
+            f"attributes:\n  name: {name}\n  window_days: {window}\n  first_date: {first}\n"
+        )
+    assert [
+        (n.name, n.window_days, n.start_date.isoformat()) for n in folder_networks(tmp_path)
+    ] == [
+        ("bittensor", 30, "2025-09-01"),
+        ("torus", 195, "2025-08-01"),
+    ]
+    # The project's own folder: torus from its first date.
+    assert [n.name for n in load_settings({}).networks] == ["torus"]
+    (tmp_path / "torus" / "defs.yaml").write_text(
+        "type: riskassets.components.NetworkComponent\n"
+        "attributes:\n  name: torus\n  window_days: weekly\n  first_date: 2025-08-01\n"
+    )
+    with pytest.raises(ValueError, match=r"torus/defs.yaml.*window_days 'weekly' must be a whole"):
+        folder_networks(tmp_path)
+
+
+def test_the_network_component_rejects_unknown_attributes():
+    with pytest.raises(Exception, match="window_dayz"):
+        NetworkComponent.resolve_from_model(
+            NetworkComponent.model()(name="torus", window_dayz=7, first_date="2025-08-01")
+        )
 
 
 @pytest.mark.parametrize(

@@ -26,9 +26,9 @@ from riskassets.demo import publish
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import BatchRef
 from riskassets_tests.conftest import subprocess_env
+from riskassets_tests.servers import BIN, WORKSPACE
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 DAY1, DAY2 = dt.date(2025, 8, 1), dt.date(2025, 8, 2)
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
@@ -116,8 +116,7 @@ def world(tmp_path, monkeypatch):
     # Ingestion alone is the story: features runs launched by the automation sensor would only
     # queue behind the ingests (test_automation covers what it requests).
     subprocess.run(
-        [str(BIN / "dagster"), "sensor", "stop", "riskassets_automation"]
-        + ["-m", "riskassets.definitions"],
+        [str(BIN / "dagster"), "sensor", "stop", "riskassets_automation"] + WORKSPACE,
         env={**env, "DAGSTER_HOME": str(home / "dagster")},
         check=True,
         capture_output=True,
@@ -126,7 +125,7 @@ def world(tmp_path, monkeypatch):
     log = tmp_path / "daemon.log"
     with open(log, "w") as out:
         daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-m", "riskassets.definitions"],
+            [str(BIN / "dagster-daemon"), "run", *WORKSPACE],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -5,7 +5,6 @@ its materialisations are read back."""
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from riskassets_tests.conftest import DAY1, free_port, subprocess_env
 from riskassets_tests.servers import graphql, serve
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 DAYS = ["2025-08-01", "2025-08-02", "2025-08-03"]
 ASSETS = [
     ["torus", f"raw_{t}"]
