@@ -1,8 +1,10 @@
 """Daily alert features and cluster features of one network."""
 
 import datetime as dt
+from functools import partial
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
 from riskassets import commits
 from riskassets.defs.automation import after_upstream
@@ -101,32 +103,28 @@ def _feature_asset(network: Network, name: str, retry: dg.RetryPolicy) -> dg.Ass
         retry_policy=retry,
     )
     def feature_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        client = warehouse.get_client()
-
-        def produce(partition_key: str) -> Day:
-            day = dt.date.fromisoformat(partition_key)
-            result = BUILDERS[name](client, network.name, day)
-            if not result.outcome.passed:
-                raise Rejected(
-                    f"{result.outcome.description}; nothing was written", [(key, result.outcome)]
-                )
-            frame = result.frames[name]
-            build.write_day(client, name, network.name, day, frame)
-            facts = "".join(f", {k}={v}" for k, v in result.facts.items())
-            return Day(
-                metadata={key: _metadata(frame, result.facts, schema_hash)},
-                checks=[(key, result.outcome)],
-                message=f"{key.to_user_string()} {partition_key}: {frame.height} rows{facts}",
-            )
-
-        yield from run_range(
-            context,
-            produce,
-            key.to_user_string(),
-            errors=(build.MissingPartitionsError, commits.InconsistentDayError),
-        )
+        produce = partial(_feature_day, warehouse.get_client(), network, name)
+        errors = (build.MissingPartitionsError, commits.InconsistentDayError)
+        yield from run_range(context, produce, key.to_user_string(), errors=errors)
 
     return feature_asset
+
+
+def _feature_day(client: Client, network: Network, name: str, partition_key: str) -> Day:
+    """One day's features of ``name``, checked against the contract, then written."""
+    key, day = asset_key(network, name), dt.date.fromisoformat(partition_key)
+    result = BUILDERS[name](client, network.name, day)
+    if not result.outcome.passed:
+        rejected = f"{result.outcome.description}; nothing was written"
+        raise Rejected(rejected, [(key, result.outcome)])
+    frame = result.frames[name]
+    build.write_day(client, name, network.name, day, frame)
+    facts = "".join(f", {k}={v}" for k, v in result.facts.items())
+    return Day(
+        metadata={key: _metadata(frame, result.facts, SCHEMA[name][1])},
+        checks=[(key, result.outcome)],
+        message=f"{key.to_user_string()} {partition_key}: {frame.height} rows{facts}",
+    )
 
 
 def _metadata(frame, facts: dict[str, int], schema_hash: str) -> dict:

@@ -1,8 +1,10 @@
 """Daily risk scores of one network: alert scores with the review ranking, and cluster scores."""
 
 import datetime as dt
+from functools import partial
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
@@ -95,30 +97,33 @@ def _scoring_asset(
         warehouse: WarehouseResource,
         mlflow: MlflowResource,
     ):
-        # Imported here, not at load: XGBoost and MLflow take seconds to import.
-        from riskassets.scoring import score
-
         mlflow.activate()  # scoring loads the promoted versions from its registry
-        client = warehouse.get_client()
-
-        def produce(partition_key: str) -> Day:
-            day = dt.date.fromisoformat(partition_key)
-            try:
-                scored, outcomes = score.score_and_write(client, network.name, day, scope)
-            except score.NoPromotedModelError as e:
-                raise Skipped(str(e)) from e
-            except score.ScoringError as e:
-                raise Rejected(str(e), [(_key_of(keys, o.name), o) for o in e.outcomes]) from e
-            return Day(
-                metadata={key: _metadata(name, scored) for name, key in keys.items()},
-                checks=[(_key_of(keys, o.name), o) for o in outcomes],
-                message=f"{scope} scores {partition_key}: {scored.inputs} {scope} with "
-                f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s)",
-            )
-
+        produce = partial(_score_day, warehouse.get_client(), network, scope, keys)
         yield from run_range(context, produce, f"{scope} scores", errors=(MissingPartitionsError,))
 
     return scores
+
+
+def _score_day(
+    client: Client, network: Network, scope: str, keys: dict[str, dg.AssetKey], partition_key: str
+) -> Day:
+    """One day's alerts (with their ranking) or clusters scored by the models before it."""
+    # Imported here, not at load: XGBoost and MLflow take seconds to import.
+    from riskassets.scoring import score
+
+    day = dt.date.fromisoformat(partition_key)
+    try:
+        scored, outcomes = score.score_and_write(client, network.name, day, scope)
+    except score.NoPromotedModelError as e:
+        raise Skipped(str(e)) from e
+    except score.ScoringError as e:
+        raise Rejected(str(e), [(_key_of(keys, o.name), o) for o in e.outcomes]) from e
+    return Day(
+        metadata={key: _metadata(name, scored) for name, key in keys.items()},
+        checks=[(_key_of(keys, o.name), o) for o in outcomes],
+        message=f"{scope} scores {partition_key}: {scored.inputs} {scope} with "
+        f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s)",
+    )
 
 
 def _key_of(keys: dict, check: str) -> dg.AssetKey:

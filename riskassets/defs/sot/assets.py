@@ -5,8 +5,10 @@ table and only then replaces the partitions. A partition range runs in one run.
 """
 
 import datetime as dt
+from functools import partial
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
 from riskassets.defs.metadata import spec_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
@@ -17,6 +19,7 @@ from riskassets.reporting import markdown_preview
 from riskassets.settings import Network
 from riskassets.sot.batch import BatchError
 from riskassets.sot.ingest import ContractViolation, IngestedDay, ingest_day
+from riskassets.sot.landing import LandingZone
 from riskassets.sot.layout import BatchRef
 from riskassets.sot.schema import ALL_TABLES, TABLES_BY_ASSET
 
@@ -67,38 +70,43 @@ def build_raw_sot_assets(
     def raw_sot(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource
     ):
-        selected = [a for a, k in keys.items() if k in context.selected_asset_keys]
-        zone, client = landing.get_zone(), warehouse.get_client()
-
-        def produce(partition_key: str) -> Day:
-            batch = BatchRef(
-                network.name, dt.date.fromisoformat(partition_key), network.window_days
-            )
-            context.log.info(f"{batch.batch_id}: reading {zone.url}/{batch.prefix}")
-            try:
-                day = ingest_day(zone, client, batch, selected)
-            except ContractViolation as e:
-                # Every table's contract shows in the UI; nothing of the batch was written.
-                raise Rejected(
-                    str(e),
-                    [(keys[a], checks.contract_outcome(o, batch)) for a, o in e.outcomes.items()],
-                ) from e
-            for warning in day.warnings:
-                context.log.warning(f"{batch.batch_id}: {warning}")
-            return Day(
-                metadata={keys[a]: _metadata(a, day) for a in selected},
-                checks=[
-                    (keys[a], checks.contract_outcome(day.outcomes[a], batch)) for a in selected
-                ],
-                message=f"{batch.batch_id}: replaced partitions "
-                + ", ".join(f"{a}={n}" for a, n in day.row_counts.items())
-                + f" (read and check {day.read_seconds:.1f}s, finish and swap "
-                + f"{day.write_seconds:.1f}s)",
-            )
-
-        yield from run_range(context, produce, f"{network.name} batch", errors=(BatchError,))
+        selected = {a: k for a, k in keys.items() if k in context.selected_asset_keys}
+        ingest = partial(
+            _ingest, context, landing.get_zone(), warehouse.get_client(), network, selected
+        )
+        yield from run_range(context, ingest, f"{network.name} batch", errors=(BatchError,))
 
     return raw_sot
+
+
+def _ingest(
+    context: dg.AssetExecutionContext,
+    zone: LandingZone,
+    client: Client,
+    network: Network,
+    keys: dict[str, dg.AssetKey],
+    partition_key: str,
+) -> Day:
+    """One day's batch into the selected raw tables (``keys``), all or nothing."""
+    batch = BatchRef(network.name, dt.date.fromisoformat(partition_key), network.window_days)
+    context.log.info(f"{batch.batch_id}: reading {zone.url}/{batch.prefix}")
+    try:
+        day = ingest_day(zone, client, batch, list(keys))
+    except ContractViolation as e:
+        # Every table's contract shows in the UI; nothing of the batch was written.
+        raise Rejected(
+            str(e), [(keys[a], checks.contract_outcome(o, batch)) for a, o in e.outcomes.items()]
+        ) from e
+    for warning in day.warnings:
+        context.log.warning(f"{batch.batch_id}: {warning}")
+    return Day(
+        metadata={key: _metadata(a, day) for a, key in keys.items()},
+        checks=[(key, checks.contract_outcome(day.outcomes[a], batch)) for a, key in keys.items()],
+        message=f"{batch.batch_id}: replaced partitions "
+        + ", ".join(f"{a}={n}" for a, n in day.row_counts.items())
+        + f" (read and check {day.read_seconds:.1f}s, finish and swap "
+        + f"{day.write_seconds:.1f}s)",
+    )
 
 
 def _metadata(asset: str, day: IngestedDay) -> dict:

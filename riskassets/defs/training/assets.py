@@ -2,8 +2,10 @@
 
 import datetime as dt
 import time
+from functools import partial
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
@@ -16,6 +18,7 @@ from riskassets.features.build import MissingPartitionsError
 from riskassets.features.spec import ALERT_SCHEMA_HASH, CLUSTER_SCHEMA_HASH
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
+from riskassets.sot.landing import LandingZone
 from riskassets.training.config import (
     MODEL_NAMES,
     GateConfig,
@@ -110,31 +113,34 @@ def build_training_assets(
         retry_policy=retry,
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        client = warehouse.get_client()
-
-        def produce(partition_key: str) -> Day:
-            started = time.perf_counter()
-            as_of = dt.date.fromisoformat(partition_key)
-            ts = build_training_set(client, network.name, as_of, network.start_date, config)
-            outcomes = check_training_set(ts, config)
-            failed = [o for o in outcomes if o.blocking and not o.passed]
-            if failed:
-                raise Rejected(
-                    "not written: " + " | ".join(o.description for o in failed),
-                    [(key, o) for o in outcomes],
-                )
-            write_training_set(client, network.name, ts)
-            return Day(
-                metadata={key: _training_metadata(ts, time.perf_counter() - started)},
-                checks=[(key, o) for o in outcomes],
-                message=f"training_set {partition_key}: {_summary(ts)}",
-            )
-
-        yield from run_range(
-            context, produce, "training_set", errors=(MissingPartitionsError, ValueError)
-        )
+        produce = partial(_training_set_day, warehouse.get_client(), network, config)
+        errors = (MissingPartitionsError, ValueError)
+        yield from run_range(context, produce, "training_set", errors=errors)
 
     return [training_set]
+
+
+def _training_set_day(
+    client: Client, network: Network, config: SplitConfig, partition_key: str
+) -> Day:
+    """The training set as of one date: built, checked, and written only if no blocking
+    check failed."""
+    started = time.perf_counter()
+    key, as_of = asset_key(network, "training_set"), dt.date.fromisoformat(partition_key)
+    ts = build_training_set(client, network.name, as_of, network.start_date, config)
+    outcomes = check_training_set(ts, config)
+    failed = [o for o in outcomes if o.blocking and not o.passed]
+    if failed:
+        raise Rejected(
+            "not written: " + " | ".join(o.description for o in failed),
+            [(key, o) for o in outcomes],
+        )
+    write_training_set(client, network.name, ts)
+    return Day(
+        metadata={key: _training_metadata(ts, time.perf_counter() - started)},
+        checks=[(key, o) for o in outcomes],
+        message=f"training_set {partition_key}: {_summary(ts)}",
+    )
 
 
 def _training_metadata(ts: TrainingSet, seconds: float) -> dict:
@@ -210,7 +216,6 @@ def build_model_assets(
 def _model_asset(
     network: Network, model: str, config, retry: dg.RetryPolicy, mlflow_ui_url: str
 ) -> dg.AssetsDefinition:
-    xgb_config, gate_config, split = config
     key = asset_key(network, model)
     partitions = daily_partitions(network)
     spec = MODELS[model]
@@ -251,61 +256,69 @@ def _model_asset(
         landing: LandingResource,
         mlflow: MlflowResource,
     ):
-        # Imported here, not at load: XGBoost, MLflow and scikit-learn take seconds to import.
-        from riskassets.training import pipeline
-
-        client, zone = warehouse.get_client(), landing.get_zone()
-        experiment = experiment_name(network.name)
-
-        def produce(partition_key: str) -> Day:
-            as_of = dt.date.fromisoformat(partition_key)
-            test_dates = window(as_of, network.start_date, split).test_dates
-            request = pipeline.TrainRequest(
-                network=network.name,
-                as_of=as_of,
-                model=model,
-                xgb=xgb_config,
-                gate=gate_config,
-                split=split,
-                tags={
-                    "dagster_run_id": context.run.run_id,
-                    "dagster_asset_key": key.to_user_string(),
-                    "dagster_partition": partition_key,
-                },
-                description=MODEL_DESCRIPTIONS[model],
-                truth=test_truth(
-                    zone if spec.entity == "alerts" else None,
-                    network.name,
-                    test_dates,
-                    network.window_days,
-                ),
-            )
-            result = pipeline.train_and_gate(client, request)
-            pipeline.record(client, network.name, result)
-            decision = result.decision
-            outcomes = model_checks(
-                model,
-                decision.status,
-                result.evaluation,
-                decision.summary,
-                decision.numbers,
-                decision.severe,
-                gate_config,
-            )
-            return Day(
-                metadata={key: _model_metadata(result, experiment, links)},
-                checks=[(key, o) for o in outcomes],
-                message=result.message,
-            )
-
         run_name = parent_run_name(network.name, context.partition_key_range)
         with mlflow.parent_run(network.name, context.run.run_id, run_name) as experiment_id:
             links = MlflowLinks(mlflow_ui_url, experiment_id)
-            yield from run_range(
-                context, produce, key.to_user_string(), errors=(MissingPartitionsError, ValueError)
-            )
+            clients = (warehouse.get_client(), landing.get_zone())
+            train = partial(_train_day, context, clients, network, model, config, links)
+            errors = (MissingPartitionsError, ValueError)
+            yield from run_range(context, train, key.to_user_string(), errors=errors)
 
     return model_asset
+
+
+def _train_day(
+    context: dg.AssetExecutionContext,
+    clients: tuple[Client, LandingZone],
+    network: Network,
+    model: str,
+    config: tuple[XGBConfig, GateConfig, SplitConfig],
+    links: MlflowLinks,
+    partition_key: str,
+) -> Day:
+    """One as-of date's model: trained, evaluated on unseen rows, gated, registered."""
+    # Imported here, not at load: XGBoost, MLflow and scikit-learn take seconds to import.
+    from riskassets.training import pipeline
+
+    (client, zone), (xgb_config, gate_config, split) = clients, config
+    key, as_of = asset_key(network, model), dt.date.fromisoformat(partition_key)
+    request = pipeline.TrainRequest(
+        network=network.name,
+        as_of=as_of,
+        model=model,
+        xgb=xgb_config,
+        gate=gate_config,
+        split=split,
+        tags={
+            "dagster_run_id": context.run.run_id,
+            "dagster_asset_key": key.to_user_string(),
+            "dagster_partition": partition_key,
+        },
+        description=MODEL_DESCRIPTIONS[model],
+        truth=test_truth(
+            zone if MODELS[model].entity == "alerts" else None,
+            network.name,
+            window(as_of, network.start_date, split).test_dates,
+            network.window_days,
+        ),
+    )
+    result = pipeline.train_and_gate(client, request)
+    pipeline.record(client, network.name, result)
+    decision = result.decision
+    outcomes = model_checks(
+        model,
+        decision.status,
+        result.evaluation,
+        decision.summary,
+        decision.numbers,
+        decision.severe,
+        gate_config,
+    )
+    return Day(
+        metadata={key: _model_metadata(result, experiment_name(network.name), links)},
+        checks=[(key, o) for o in outcomes],
+        message=result.message,
+    )
 
 
 def _model_metadata(result, experiment: str, links: MlflowLinks) -> dict:
