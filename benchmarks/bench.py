@@ -256,6 +256,14 @@ def _client():
     return warehouse.connect(settings.warehouse_url, settings.warehouse_database)
 
 
+def _mlflow():
+    """The MLflow resource that the code location builds for these settings."""
+    from riskassets.defs.resources import build_resources
+    from riskassets.settings import load_settings
+
+    return build_resources(load_settings())["mlflow"]
+
+
 def _landing():
     from riskassets.settings import load_settings
     from riskassets.sot.landing import LocalLanding
@@ -430,28 +438,22 @@ def stage_training_set(dates: list[str], train_dates: int) -> list[dict]:
 
 
 def stage_training(dates: list[str], train_dates: int) -> list[dict]:
-    import mlflow
     import xgboost as xgb
 
-    from riskassets.settings import load_settings
     from riskassets.training import models, pipeline
-    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig, experiment_name
+    from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
 
-    client, settings = _client(), load_settings()
+    client = _client()
     days = [dt.date.fromisoformat(d) for d in dates]
     as_of = days[-1]
     split = SplitConfig(train_days=len(days), test_days=1, min_positives=1, min_negatives=1)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    experiment = experiment_name(NETWORK)
-    if not mlflow.get_experiment_by_name(experiment):
-        # Its artifacts in the scratch home, not in ./mlruns of the working directory.
-        mlflow.create_experiment(experiment, (settings.home / "mlflow" / "artifacts").as_uri())
-    mlflow.set_experiment(experiment)
     config, stages, total = XGBConfig(), [], 0.0
+    bench_run, mlflow = f"bench-{time.time_ns()}", _mlflow()
     for name, spec in models.MODELS.items():
         request = pipeline.TrainRequest(NETWORK, as_of, name, config, GateConfig(), split)
-        with mlflow.start_run(run_name=f"bench {name}"):
-            seconds, result = _timed(pipeline.train_and_gate, client, request)
+        # Each model's run nests under the bench's own, as under a Dagster run's.
+        with mlflow.parent_run(NETWORK, bench_run, f"bench as of {as_of}") as tracking:
+            seconds, result = _timed(pipeline.train_and_gate, client, request, tracking)
         total += seconds
         train, _ = pipeline.load_training_rows(client, NETWORK, as_of, spec)
         # The held-out fit's matrix, parameters and rounds, straight into xgboost.train.
@@ -504,25 +506,20 @@ def stage_training(dates: list[str], train_dates: int) -> list[dict]:
 
 
 def stage_scoring(day: str) -> list[dict]:
-    import mlflow
-
     from riskassets.scoring import score
-    from riskassets.settings import load_settings
     from riskassets.training import registry
     from riskassets.training.config import MODEL_NAMES, registered_name
 
-    client = _client()
+    client, mlf = _client(), _mlflow().get_client()
     date = dt.date.fromisoformat(day)
-    uri = load_settings().mlflow_tracking_uri
-    mlflow.set_tracking_uri(uri)
     chosen = {}
     for name in MODEL_NAMES:  # the latest version of each, promoted or not
-        versions = registry.model_versions(NETWORK, name)
+        versions = registry.model_versions(mlf, NETWORK, name)
         if not versions:  # skipped for short data (tiny scales)
             continue
         latest = max(versions, key=lambda v: int(v.version))
         booster, reference, mapping = registry.load_version(
-            uri, registered_name(NETWORK, name), str(latest.version), latest.run_id
+            mlf, registered_name(NETWORK, name), str(latest.version), latest.run_id
         )
         chosen[name] = score.ScoringModel(name, latest.version, date, booster, reference, mapping)
     alerts = score.day_features(client, "alert_features", "alert_id", NETWORK, date)
@@ -618,14 +615,11 @@ def stage_dagster(day: str) -> list[dict]:
 
 def promoted_models() -> list[str]:
     """The models with a version that passed its gate in the bench's MLflow registry."""
-    import mlflow
-
-    from riskassets.settings import load_settings
     from riskassets.training.config import MODEL_NAMES
     from riskassets.training.registry import passed_versions
 
-    mlflow.set_tracking_uri(load_settings().mlflow_tracking_uri)
-    return [m for m in MODEL_NAMES if passed_versions(NETWORK, m)]
+    mlf = _mlflow().get_client()
+    return [m for m in MODEL_NAMES if passed_versions(mlf, NETWORK, m)]
 
 
 STAGES: dict[str, Callable[..., Any]] = {

@@ -227,6 +227,11 @@ class Demo:
     def client(self):
         return self.warehouse.get_client()
 
+    @property
+    def mlflow(self):
+        """A client of the session's MLflow store (tracking and registry)."""
+        return self.resources["mlflow"].get_client()
+
 
 def mlflow_resources(uri: str, folder: Path) -> dict:
     """The MLflow resource on a SQLite store in ``folder``."""
@@ -294,15 +299,10 @@ def demo(tmp_path_factory, chdb_url) -> Demo:
 
 
 @pytest.fixture
-def own_registry(tmp_path, demo):
-    """A fresh MLflow store for one test; the session's is restored after it."""
-    import mlflow
+def own_registry(tmp_path):
+    """A fresh MLflow store for one test, where its models log (the session's is untouched)."""
+    from riskassets.training.registry import Tracking
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(uri)
-    mlflow.create_experiment("riskassets.torus", (tmp_path / "artifacts").as_uri())
-    mlflow.set_experiment("riskassets.torus")
-    yield uri
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(demo.uri)
+    resource = mlflow_resources(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path)["mlflow"]
+    client = resource.get_client()
+    return Tracking(client, resource.experiment_id(client, "torus"))

@@ -69,6 +69,27 @@ def permanent(context: dg.AssetExecutionContext, description: str) -> dg.Failure
     return dg.Failure(description=description, allow_retries=False)
 
 
+def range_asset(
+    name: str,
+    specs: list[dg.AssetSpec],
+    check_specs: list[dg.AssetCheckSpec],
+    partitions: dg.PartitionsDefinition,
+    retry: dg.RetryPolicy,
+):
+    """The decorator of every asset here: daily partitions, a backfill range in one run (its
+    body hands the days to ``run_range``), any subset of its outputs selectable, and passing
+    failures retried."""
+    return dg.multi_asset(
+        name=name,
+        specs=specs,
+        check_specs=check_specs,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=True,
+        retry_policy=retry,
+    )
+
+
 class Skipped(Exception):
     """A day that cannot be produced yet and is not an error (say, no model trained before
     it): nothing is written, nothing recorded, the run goes on."""

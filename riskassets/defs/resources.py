@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -12,6 +13,11 @@ from riskassets import warehouse
 from riskassets.settings import Settings
 from riskassets.sot.landing import LandingZone, open_landing
 from riskassets.training.config import experiment_name
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from riskassets.training.registry import Tracking
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -54,15 +60,15 @@ PARENT_TAG = "parent_of_dagster_run"  # on the MLflow run of a Dagster run
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """MLflow tracking and model registry. Training opens one parent run per Dagster run in
-    the network's experiment (``experiment_name``), under which every model logs a
-    nested run; the steps of a run find that parent run again by its ``PARENT_TAG``, in
-    whatever process they run. Scoring loads promoted versions from the registry.
+    """MLflow tracking and model registry, through the ``MlflowClient`` it hands out (never
+    MLflow's process-wide tracking URI). Training opens one parent run per Dagster run in
+    the network's experiment (``experiment_name``), under which every model logs a nested
+    run; the steps of a run find that parent run again by its ``PARENT_TAG``, in whatever
+    process they run. Scoring loads promoted versions from the registry.
 
-    MLflow logs and loads models through its process-wide tracking URI (the fluent API), so
-    ``activate`` sets it before either. dagster-mlflow's ``mlflow_tracking`` does the same, but
-    it is a legacy function resource bound to one experiment, configured per network and read
-    by a resource key built at run time; this typed resource serves every network.
+    Not dagster-mlflow's ``mlflow_tracking``: a legacy function resource bound to one
+    experiment, configured per network, that sets the process-wide tracking URI and active
+    run; this typed resource serves every network with explicit clients.
     """
 
     tracking_uri: str = Field(description="the MLflow tracking (and registry) URI")
@@ -72,46 +78,43 @@ class MlflowResource(dg.ConfigurableResource):
         "empty: the tracking server's default",
     )
 
-    def activate(self) -> None:
-        import mlflow  # seconds to import: only when a run needs it
+    def get_client(self) -> "MlflowClient":
+        from mlflow import MlflowClient  # seconds to import: only when a step needs it
 
-        mlflow.set_tracking_uri(self.tracking_uri)
+        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def experiment_id(self, network: str) -> str:
-        import mlflow
-
-        self.activate()
+    def experiment_id(self, client: "MlflowClient", network: str) -> str:
         name = experiment_name(network)
-        experiment = mlflow.get_experiment_by_name(name)
+        experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
         # Otherwise MLflow puts artifacts in ./mlruns of whatever the working directory is.
-        return mlflow.create_experiment(name, self.artifact_location or None)
+        return client.create_experiment(name, self.artifact_location or None)
 
     @contextmanager
-    def parent_run(self, network: str, dagster_run_id: str, run_name: str) -> Iterator[str]:
-        """The Dagster run's MLflow run, active while the block runs; yields its experiment
-        id. Ended as FINISHED, or FAILED when the block raises."""
-        import mlflow
+    def parent_run(self, network: str, dagster_run_id: str, run_name: str) -> Iterator["Tracking"]:
+        """The Dagster run's MLflow run while the block runs: where its models log. Ended as
+        FINISHED, or FAILED when the block raises."""
+        from riskassets.training.registry import Tracking
 
-        experiment = self.experiment_id(network)
+        client = self.get_client()
+        experiment = self.experiment_id(client, network)
         # Its own tag: the nested runs carry dagster_run_id too.
-        found = mlflow.search_runs(
-            [experiment],
-            filter_string=f"tags.{PARENT_TAG} = '{dagster_run_id}'",
-            output_format="list",
-            max_results=1,
+        found = client.search_runs(
+            [experiment], filter_string=f"tags.{PARENT_TAG} = '{dagster_run_id}'", max_results=1
         )
         if found:
-            run = mlflow.start_run(run_id=found[0].info.run_id)
+            run_id = found[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
         else:
-            run = mlflow.start_run(
-                experiment_id=experiment,
-                run_name=run_name,
-                tags={PARENT_TAG: dagster_run_id, "dagster_run_id": dagster_run_id},
-            )
-        with run:
-            yield experiment
+            tags = {PARENT_TAG: dagster_run_id, "dagster_run_id": dagster_run_id}
+            run_id = client.create_run(experiment, run_name=run_name, tags=tags).info.run_id
+        status = "FAILED"
+        try:
+            yield Tracking(client, experiment, run_id)
+            status = "FINISHED"
+        finally:
+            client.set_terminated(run_id, status)
 
 
 def build_resources(settings: Settings) -> dict:

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import mlflow
 import numpy as np
 import polars as pl
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
+from mlflow import MlflowClient
 
 from riskassets import warehouse
 from riskassets.checking import CheckOutcome
@@ -73,12 +73,12 @@ class ScoringModel:
         return score, reasons
 
 
-def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
+def promoted_model(mlf: MlflowClient, network: str, model: str, day: dt.date) -> ScoringModel:
     """The newest version of ``model`` that passed its gate with an as-of date before ``day``."""
     name = registered_name(network, model)
     eligible = [
         v
-        for v in passed_versions(network, model)
+        for v in passed_versions(mlf, network, model)
         if v.tags.get("as_of_date", "9999") < day.isoformat()
     ]
     if not eligible:
@@ -89,9 +89,7 @@ def promoted_model(network: str, model: str, day: dt.date) -> ScoringModel:
             f"{network}/{model}' --partition {day - dt.timedelta(days=1)}"
         )
     best = max(eligible, key=lambda v: (v.tags["as_of_date"], int(v.version)))
-    booster, reference, mapping = load_version(
-        mlflow.get_tracking_uri(), name, str(best.version), best.run_id
-    )
+    booster, reference, mapping = load_version(mlf, name, str(best.version), best.run_id)
     as_of = dt.date.fromisoformat(best.tags["as_of_date"])
     return ScoringModel(model, str(best.version), as_of, booster, reference, mapping)
 
@@ -125,12 +123,12 @@ def _stamp(frame: pl.DataFrame, model: ScoringModel) -> pl.DataFrame:
     )
 
 
-def score_alerts(client: Client, network: str, day: dt.date) -> ScoredDay:
+def score_alerts(client: Client, mlf: MlflowClient, network: str, day: dt.date) -> ScoredDay:
     """Every alert of ``day`` scored and ranked (raises before anything is written)."""
     started = time.perf_counter()
     require_partitions(client, network, ("alert_features",), [day], hint=_features_hint(day))
-    scorer = promoted_model(network, "alert_scorer", day)
-    ranker = promoted_model(network, "alert_ranker", day)
+    scorer = promoted_model(mlf, network, "alert_scorer", day)
+    ranker = promoted_model(mlf, network, "alert_ranker", day)
     alerts = day_features(client, "alert_features", "alert_id", network, day)
     alert_score, reasons = scorer.explain(alerts)
     ranker_score = ranker.predict(alerts)
@@ -171,11 +169,11 @@ def score_alerts(client: Client, network: str, day: dt.date) -> ScoredDay:
     )
 
 
-def score_clusters(client: Client, network: str, day: dt.date) -> ScoredDay:
+def score_clusters(client: Client, mlf: MlflowClient, network: str, day: dt.date) -> ScoredDay:
     """Every cluster of ``day`` scored (raises before anything is written)."""
     started = time.perf_counter()
     require_partitions(client, network, ("cluster_features",), [day], hint=_features_hint(day))
-    model = promoted_model(network, "cluster_scorer", day)
+    model = promoted_model(mlf, network, "cluster_scorer", day)
     clusters = day_features(client, "cluster_features", "cluster_id", network, day)
     cluster_score, reasons = model.explain(clusters)
     scores = _stamp(
@@ -293,13 +291,13 @@ SCORERS = {"alerts": score_alerts, "clusters": score_clusters}
 
 
 def score_and_write(
-    client: Client, network: str, day: dt.date, scope: str
+    client: Client, mlf: MlflowClient, network: str, day: dt.date, scope: str
 ) -> tuple[ScoredDay, list[CheckOutcome]]:
     """Score ``day`` for ``scope``, check the outputs, and write them; any failure leaves the
     previous scores in place and records a FAILED batch_metadata row before it is raised."""
     started = time.perf_counter()
     try:
-        scored = SCORERS[scope](client, network, day)
+        scored = SCORERS[scope](client, mlf, network, day)
         outcomes = output_checks(scored)
         failed = [o for o in outcomes if o.blocking and not o.passed]
         if failed:

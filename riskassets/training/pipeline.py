@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from clickhouse_connect.driver.client import Client
+from mlflow import MlflowClient
 
 from riskassets import warehouse
 from riskassets.evaluation import metrics as m
@@ -154,9 +155,9 @@ def evaluate(spec: models.ModelSpec, test: pl.DataFrame, scores: dict[str, np.nd
     return report
 
 
-def _champion(request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame):
+def _champion(mlf: MlflowClient, request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame):
     """The champion's scores of the test rows, its label, or why it is not compared."""
-    current = registry.champion(request.network, spec.name)
+    current = registry.champion(mlf, request.network, spec.name)
     if current is None:
         return None, "", "no champion yet"
     version, booster, mapping = current
@@ -180,8 +181,11 @@ def _truth(request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame) ->
     }
 
 
-def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
-    """The whole life of one model version (see the module's docstring)."""
+def train_and_gate(
+    client: Client, request: TrainRequest, tracking: registry.Tracking
+) -> TrainedModel:
+    """The whole life of one model version (see the module's docstring), logged and
+    registered where ``tracking`` says."""
     started = time.perf_counter()
     spec = models.MODELS[request.model]
     train, test = load_training_rows(client, request.network, request.as_of, spec)
@@ -228,7 +232,7 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         "model": models.predict(heldout, test, spec, heldout_map),
         "baseline": heuristic_score(spec.name, test),
     }
-    champion_scores, champion_label, champion_note = _champion(request, spec, test)
+    champion_scores, champion_label, champion_note = _champion(tracking.client, request, spec, test)
     if champion_scores is not None:
         scores["champion"] = champion_scores
     scores |= _truth(request, spec, test)
@@ -270,7 +274,8 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
             unseen_by_trees["label"].to_numpy(),
         )
     digest = registry.fingerprint(final, final_map)
-    existing = registry.version_with_fingerprint(request.network, spec.name, digest)
+    mlf = tracking.client
+    existing = registry.version_with_fingerprint(mlf, request.network, spec.name, digest)
     result = TrainedModel(
         spec,
         request.as_of,
@@ -319,6 +324,7 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
         evaluation.get("groups"),
     )
     result.version = registry.log_model(
+        tracking,
         request.network,
         spec,
         final,
@@ -341,7 +347,7 @@ def train_and_gate(client: Client, request: TrainRequest) -> TrainedModel:
             },
         },
     )
-    registry.record_decision(request.network, spec.name, result.version, decision)
+    registry.record_decision(mlf, request.network, spec.name, result.version, decision)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -4,6 +4,11 @@ Every trained model is logged (params, metrics, the promoted refit in XGBoost's 
 signature and input example, the held-out fit, the calibration map, the drift reference,
 plots) and registered as ``riskassets.{network}.{model}``; it becomes the ``champion`` only
 when it passes the gate (training/gate.py).
+
+Everything goes through the ``MlflowClient`` it is given, never MLflow's process-wide
+tracking URI or active run: two stores in one process (a test's and the session's, two code
+locations) stay apart. Models are saved by ``mlflow.xgboost.save_model`` and logged as run
+artifacts, then registered from there.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tempfile
+import time
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -24,8 +33,11 @@ import mlflow.xgboost  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 import xgboost as xgb  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
 
 from riskassets.evaluation import metrics as m  # noqa: E402
 from riskassets.training import calibration  # noqa: E402
@@ -39,6 +51,17 @@ REFERENCE_FILE = "reference.json"
 HELDOUT_FILE = "heldout_model.json"
 # Logging a model infers its requirements (4–6 s) unless they are given.
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
+MODEL_PATH = "model"  # the run artifact holding the MLflow model
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where a model is logged: the client of the store, the experiment, and the run of the
+    Dagster run that the model's own run nests under."""
+
+    client: MlflowClient
+    experiment_id: str
+    parent_run_id: str | None = None
 
 
 def fingerprint(booster: xgb.Booster, calibration_map: calibration.Calibration) -> str:
@@ -49,23 +72,26 @@ def fingerprint(booster: xgb.Booster, calibration_map: calibration.Calibration) 
     return digest.hexdigest()
 
 
-def model_versions(network: str, model: str) -> list[Any]:
+def model_versions(mlf: MlflowClient, network: str, model: str) -> list[Any]:
     """Every registered version of a model (none when it was never registered)."""
     name = registered_name(network, model)
     try:
-        return list(mlflow.MlflowClient().search_model_versions(f"name = '{name}'"))
+        return list(mlf.search_model_versions(f"name = '{name}'"))
     except MlflowException:
         return []
 
 
-def passed_versions(network: str, model: str) -> list[Any]:
+def passed_versions(mlf: MlflowClient, network: str, model: str) -> list[Any]:
     """The versions of a model that passed their gate (scoring chooses among them)."""
-    return [v for v in model_versions(network, model) if v.tags.get("gate") == "passed"]
+    return [v for v in model_versions(mlf, network, model) if v.tags.get("gate") == "passed"]
 
 
-def version_with_fingerprint(network: str, model: str, digest: str) -> Any | None:
+def version_with_fingerprint(
+    mlf: MlflowClient, network: str, model: str, digest: str
+) -> Any | None:
     """A registered version of exactly this model, if there is one."""
-    same = [v for v in model_versions(network, model) if v.tags.get(FINGERPRINT_TAG) == digest]
+    versions = model_versions(mlf, network, model)
+    same = [v for v in versions if v.tags.get(FINGERPRINT_TAG) == digest]
     return min(same, key=lambda v: int(v.version)) if same else None
 
 
@@ -87,34 +113,51 @@ def recorded_decision(version: Any) -> GateDecision:
     return GateDecision(status, reasons, numbers, severe=tags.get("gate_severity") == "ERROR")
 
 
-@lru_cache(maxsize=16)
 def load_version(
+    mlf: MlflowClient, name: str, version: str, run_id: str
+) -> tuple[xgb.Booster, dict, calibration.Calibration]:
+    """A registered version's booster, drift reference and calibration map."""
+    return _load_version(mlf.tracking_uri, name, version, run_id)
+
+
+@lru_cache(maxsize=16)
+def _load_version(
     tracking_uri: str, name: str, version: str, run_id: str
 ) -> tuple[xgb.Booster, dict, calibration.Calibration]:
-    """A registered version's booster, drift reference and calibration map. Versions are
-    immutable, so a multi-day backfill loads each one once instead of once per day."""
-    booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
-    reference = mlflow.artifacts.load_dict(f"runs:/{run_id}/{REFERENCE_FILE}")
-    try:
-        mapping = calibration.Calibration.from_dict(
-            mlflow.artifacts.load_dict(f"runs:/{run_id}/{calibration.FILE}")
-        )
-    except (MlflowException, OSError):
-        mapping = calibration.Calibration(note="no calibration map was logged")
+    # Versions are immutable, so a multi-day backfill loads each one once, not once per day.
+    mlf = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        booster = mlflow.xgboost.load_model(mlf.download_artifacts(run_id, MODEL_PATH, tmp))
+        reference = _load_dict(mlf, run_id, REFERENCE_FILE, tmp)
+        try:
+            mapping = calibration.Calibration.from_dict(
+                _load_dict(mlf, run_id, calibration.FILE, tmp)
+            )
+        except (MlflowException, OSError):
+            mapping = calibration.Calibration(note="no calibration map was logged")
     return booster, reference, mapping
 
 
-def champion(network: str, model: str) -> tuple[Any, xgb.Booster, calibration.Calibration] | None:
+def _load_dict(mlf: MlflowClient, run_id: str, name: str, folder: str) -> dict:
+    return json.loads(Path(mlf.download_artifacts(run_id, name, folder)).read_text())
+
+
+def load_text(mlf: MlflowClient, run_id: str, name: str) -> str:
+    """A text artifact of a run (the held-out fit, the evaluation)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(mlf.download_artifacts(run_id, name, tmp)).read_text()
+
+
+def champion(
+    mlf: MlflowClient, network: str, model: str
+) -> tuple[Any, xgb.Booster, calibration.Calibration] | None:
     """The current champion version with its booster and calibration map, or None."""
-    client = mlflow.MlflowClient()
     name = registered_name(network, model)
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        version = mlf.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
-    booster, _, mapping = load_version(
-        mlflow.get_tracking_uri(), name, str(version.version), version.run_id
-    )
+    booster, _, mapping = load_version(mlf, name, str(version.version), version.run_id)
     return version, booster, mapping
 
 
@@ -203,6 +246,7 @@ def figures(
 
 
 def log_model(
+    tracking: Tracking,
     network: str,
     spec: ModelSpec,
     booster: xgb.Booster,
@@ -218,49 +262,75 @@ def log_model(
     extra_files: dict[str, Any] | None = None,
     model_description: str = "",
 ) -> Any:
-    """Log one model to a nested MLflow run and register it; returns the model version."""
+    """Log one model to its own MLflow run (nested under ``tracking.parent_run_id``) and
+    register it; returns the model version."""
+    mlf = tracking.client
     sample = example.select(spec.features).head(5)
-    signature = infer_signature(
-        sample.to_pandas(), booster.inplace_predict(matrix(sample, spec.features))
+    run_tags = dict(tags)
+    if tracking.parent_run_id:
+        run_tags[MLFLOW_PARENT_RUN_ID] = tracking.parent_run_id
+    run = mlf.create_run(
+        tracking.experiment_id,
+        run_name=f"{network} {spec.name} as of {tags.get('as_of_date', '')}",
+        tags=run_tags,
     )
-    run_name = f"{network} {spec.name} as of {tags.get('as_of_date', '')}"
-    with mlflow.start_run(nested=True, run_name=run_name):
-        mlflow.set_tags(tags)
-        mlflow.log_params(params)
-        mlflow.log_metrics({k: v for k, v in metrics.items() if not math.isnan(v)})
-        mlflow.log_dict(reference, REFERENCE_FILE)
-        mlflow.log_dict(calibration_map.as_dict(), calibration.FILE)
-        for name, content in (extra_files or {}).items():
-            mlflow.log_dict(content, name)
-        mlflow.log_text(bytes(heldout.save_raw("json")).decode(), HELDOUT_FILE)
-        for name, fig in plots.items():
-            mlflow.log_figure(fig, name)
-            plt.close(fig)
-        info = mlflow.xgboost.log_model(
-            booster,
-            name="model",
-            signature=signature,
-            input_example=sample.to_pandas(),
-            pip_requirements=PIP_REQUIREMENTS,
-            model_format="json",
-            registered_model_name=registered_name(network, spec.name),
+    run_id, status = run.info.run_id, "FAILED"
+    try:
+        now = int(time.time() * 1000)
+        mlf.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if not math.isnan(v)],
+            params=[Param(k, str(v)) for k, v in params.items()],
         )
-    client = mlflow.MlflowClient()
-    name, version = registered_name(network, spec.name), str(info.registered_model_version)
+        files = {REFERENCE_FILE: reference, calibration.FILE: calibration_map.as_dict()}
+        for name, content in {**files, **(extra_files or {})}.items():
+            mlf.log_dict(run_id, content, name)
+        mlf.log_text(run_id, bytes(heldout.save_raw("json")).decode(), HELDOUT_FILE)
+        for name, fig in plots.items():
+            mlf.log_figure(run_id, fig, name)
+            plt.close(fig)
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.xgboost.save_model(
+                booster,
+                Path(tmp) / MODEL_PATH,
+                signature=infer_signature(
+                    sample.to_pandas(), booster.inplace_predict(matrix(sample, spec.features))
+                ),
+                input_example=sample.to_pandas(),
+                pip_requirements=PIP_REQUIREMENTS,
+                model_format="json",
+            )
+            mlf.log_artifacts(run_id, str(Path(tmp) / MODEL_PATH), MODEL_PATH)
+        version = _register(mlf, registered_name(network, spec.name), run, tags, description)
+        status = "FINISHED"
+    finally:
+        mlf.set_terminated(run_id, status)
+    if model_description:
+        mlf.update_registered_model(version.name, description=model_description)
+    return version
+
+
+def _register(mlf: MlflowClient, name: str, run: Any, tags: dict, description: str) -> Any:
+    try:
+        mlf.create_registered_model(name)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
     # The version carries the run's tags too: the registry is what operators browse, and the
     # next model compares itself with the champion only on the same feature schema.
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    if description:
-        client.update_model_version(name, version, description=description)
-    if model_description:
-        client.update_registered_model(name, description=model_description)
-    return client.get_model_version(name, version)
+    return mlf.create_model_version(
+        name,
+        source=f"{run.info.artifact_uri}/{MODEL_PATH}",
+        run_id=run.info.run_id,
+        tags=tags,
+        description=description or None,
+    )
 
 
-def record_decision(network: str, model: str, version: Any, decision: GateDecision) -> None:
+def record_decision(
+    mlf: MlflowClient, network: str, model: str, version: Any, decision: GateDecision
+) -> None:
     """Write the decision on the version; set the champion alias only when it passed."""
-    client = mlflow.MlflowClient()
     name = registered_name(network, model)
     tags = {
         "gate": "passed" if decision.passed else "failed",
@@ -270,6 +340,6 @@ def record_decision(network: str, model: str, version: Any, decision: GateDecisi
         **{f"gate_{k}": f"{v:.6g}" for k, v in decision.numbers.items()},
     }
     for key, value in tags.items():
-        client.set_model_version_tag(name, version.version, key, value)
+        mlf.set_model_version_tag(name, version.version, key, value)
     if decision.passed:
-        client.set_registered_model_alias(name, CHAMPION, version.version)
+        mlf.set_registered_model_alias(name, CHAMPION, version.version)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import mlflow
 import numpy as np
 import polars as pl
 import pytest
@@ -96,7 +95,7 @@ def test_each_day_of_a_range_has_its_own_record(demo):
 
 def test_reason_codes_are_the_treeshap_contributions_of_the_scored_margin(demo):
     day = SCORED[0]
-    model = score.promoted_model("torus", "alert_scorer", day)
+    model = score.promoted_model(demo.mlflow, "torus", "alert_scorer", day)
     features = score.day_features(demo.client, "alert_features", "alert_id", "torus", day)
     stored = pl.from_arrow(
         demo.client.query_arrow(
@@ -136,14 +135,14 @@ def test_reason_codes_are_the_treeshap_contributions_of_the_scored_margin(demo):
 
 
 def test_a_feature_column_missing_at_scoring_is_an_error_naming_it(demo):
-    model = score.promoted_model("torus", "alert_scorer", SCORED[0])
+    model = score.promoted_model(demo.mlflow, "torus", "alert_scorer", SCORED[0])
     features = score.day_features(demo.client, "alert_features", "alert_id", "torus", SCORED[0])
     with pytest.raises(ValueError, match="hist_mean_behavioral_anomaly_score"):
         model.explain(features.drop("hist_mean_behavioral_anomaly_score"))
 
 
 def test_a_model_trained_on_the_future_is_never_used(demo):
-    client = mlflow.MlflowClient()
+    client = demo.mlflow
     name = registry.registered_name("torus", "alert_scorer")
     champion = client.get_model_version_by_alias(name, registry.CHAMPION)
     future = client.create_model_version(name, champion.source, champion.run_id)
@@ -183,8 +182,8 @@ def test_a_failing_output_check_writes_nothing_and_keeps_the_previous_scores(dem
     before = fingerprint(demo.client, SCORE_TABLES)
     real = score.score_alerts
 
-    def duplicated_rank(client, network, day):
-        scored = real(client, network, day)
+    def duplicated_rank(client, mlf, network, day):
+        scored = real(client, mlf, network, day)
         rankings = scored.outputs["alert_rankings"]
         scored.outputs["alert_rankings"] = rankings.with_columns(
             pl.when(pl.col("rank") == 2)

@@ -30,7 +30,7 @@ def test_models_are_tracked_registered_and_gated(demo):
     result = demo.models
     checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
     assert all(e.partition == AS_OF.isoformat() for e in checks.values())
-    client = mlflow.MlflowClient()
+    client = demo.mlflow
     for model in ("alert_scorer", "alert_ranker"):
         assert checks[model, "promotion_gate"].passed, checks[model, "promotion_gate"].description
         assert checks[model, "below_ceiling"].passed  # demo data: a truth to compare with
@@ -87,6 +87,8 @@ def test_models_are_tracked_registered_and_gated(demo):
     )
     assert client.get_run(ranker.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert "PR AUC on unseen addresses" in client.get_registered_model(version.name).description
+    # Everything went through the resource's client: MLflow's process-wide URI was never set.
+    assert not mlflow.tracking.is_tracking_uri_set()
 
 
 def test_the_promoted_artefact_is_refit_on_every_labelled_date(demo):
@@ -94,12 +96,12 @@ def test_the_promoted_artefact_is_refit_on_every_labelled_date(demo):
     metrics are the held-out fit's."""
     train, test = rows(demo, "alert_scorer")
     name = registry.registered_name("torus", "alert_scorer")
-    version = mlflow.MlflowClient().get_model_version_by_alias(name, registry.CHAMPION)
-    run = mlflow.MlflowClient().get_run(version.run_id)
+    version = demo.mlflow.get_model_version_by_alias(name, registry.CHAMPION)
+    run = demo.mlflow.get_run(version.run_id)
     assert int(run.data.params["refit_rows"]) == train.height + test.height
-    booster = mlflow.xgboost.load_model(f"models:/{name}/{version.version}")
+    booster, _, _ = registry.load_version(demo.mlflow, name, version.version, version.run_id)
     assert booster.num_boosted_rounds() == int(run.data.params["rounds"])
-    heldout = mlflow.artifacts.load_text(f"runs:/{version.run_id}/{registry.HELDOUT_FILE}")
+    heldout = registry.load_text(demo.mlflow, version.run_id, registry.HELDOUT_FILE)
     assert bytes(booster.save_raw("json")).decode() != heldout
     # The logged test metric is the held-out fit's on the test rows, not the refit's.
     spec = models.MODELS["alert_scorer"]
@@ -117,7 +119,7 @@ def test_scores_are_calibrated_probabilities(demo):
         demo.client,
         "torus",
         "alert_scorer",
-        mlflow.MlflowClient().get_model_version_by_alias(
+        demo.mlflow.get_model_version_by_alias(
             registry.registered_name("torus", "alert_scorer"), registry.CHAMPION
         ),
     )
@@ -139,7 +141,7 @@ def test_retraining_an_unchanged_set_reuses_the_version_and_reports_it_whole(dem
     again = run_range(demo.assets, demo.resources, AS_OF, selection=["torus/alert_ranker"])
     assert again.success, failure_text(again)
     name = registry.registered_name("torus", "alert_ranker")
-    versions = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
+    versions = demo.mlflow.search_model_versions(f"name = '{name}'")
     assert [str(v.version) for v in versions] == ["1"]
     (materialization,) = again.get_asset_materialization_events()
     metadata = materialization.materialization.metadata
@@ -165,12 +167,11 @@ def store_variant(demo, as_of: dt.date, change) -> None:
     )
 
 
-def gate(demo, as_of: dt.date, model: str = "alert_scorer") -> pipeline.TrainedModel:
+def gate(demo, tracking, as_of: dt.date, model: str = "alert_scorer") -> pipeline.TrainedModel:
     request = pipeline.TrainRequest(
         "torus", as_of, model, XGBConfig(), GateConfig(resamples=300), SplitConfig(), ablation=False
     )
-    with mlflow.start_run():
-        return pipeline.train_and_gate(demo.client, request)
+    return pipeline.train_and_gate(demo.client, request, tracking)
 
 
 def train_labels(change):
@@ -186,9 +187,9 @@ def test_shuffled_labels_are_never_promoted(demo, own_registry):
     rng = np.random.default_rng(7)
     as_of = AS_OF + dt.timedelta(days=60)
     store_variant(demo, as_of, train_labels(lambda y: pl.Series(rng.permutation(y.to_numpy()))))
-    result = gate(demo, as_of)
+    result = gate(demo, own_registry, as_of)
     assert not result.decision.passed and "the baseline" in result.decision.summary
-    version = mlflow.MlflowClient().get_model_version(
+    version = own_registry.client.get_model_version(
         registry.registered_name("torus", "alert_scorer"), result.version.version
     )
     assert version.tags["gate"] == "failed"
@@ -210,11 +211,11 @@ def test_a_constant_model_is_never_promoted(demo, own_registry):
             for f in (spec.features if entity == "alerts" else ())
         ),
     )
-    result = gate(demo, as_of)
+    result = gate(demo, own_registry, as_of)
     assert "predictions are constant" in result.decision.summary
     assert not result.decision.passed and result.decision.severe
     with pytest.raises(mlflow.exceptions.MlflowException):
-        mlflow.MlflowClient().get_model_version_by_alias(
+        own_registry.client.get_model_version_by_alias(
             registry.registered_name("torus", "alert_scorer"), "champion"
         )
 
@@ -224,7 +225,7 @@ def test_zero_unseen_test_alerts_skip_the_model_with_the_counts(demo, own_regist
     store_variant(
         demo, as_of, lambda entity, frame: frame.with_columns(pl.lit(1, pl.UInt8).alias("seen"))
     )
-    result = gate(demo, as_of)
+    result = gate(demo, own_registry, as_of)
     assert result.decision.status == "skipped" and result.version is None
     assert "unseen test rows has 0 positives and 0 negatives" in result.decision.summary
     assert "the champion stays" in result.decision.summary
@@ -256,7 +257,7 @@ def test_a_calibration_slice_with_one_class_keeps_the_model_probabilities(demo, 
             .alias("label")
         ),
     )
-    result = gate(demo, as_of)
+    result = gate(demo, own_registry, as_of)
     heldout = calibration.Calibration.from_dict(result.evaluation["calibration"]["heldout"])
     assert heldout.identity and "one class" in heldout.note
 
@@ -278,7 +279,6 @@ def test_a_cluster_shortage_never_blocks_the_alert_models(demo, tmp_path):
     # The alert scorer stands for the alert models (the ranker would only add training time).
     models = ["alert_scorer", "cluster_scorer"]
     result = run_range(demo.assets, resources, as_of, selection=[f"torus/{m}" for m in models])
-    mlflow.set_tracking_uri(demo.uri)
     assert result.success, failure_text(result)
     gates = {
         e.asset_key.path[-1]: e

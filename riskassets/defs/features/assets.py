@@ -10,7 +10,7 @@ from riskassets import commits
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import column_schema
-from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features import build
@@ -72,7 +72,7 @@ def _feature_asset(network: Network, name: str, retry: dg.RetryPolicy) -> dg.Ass
     features, schema_hash = SCHEMA[name]
     entity = "alert" if name == "alert_features" else "cluster"
 
-    @dg.multi_asset(
+    @range_asset(
         name=f"{network.name}_{name}",
         specs=[
             dg.AssetSpec(
@@ -97,10 +97,8 @@ def _feature_asset(network: Network, name: str, retry: dg.RetryPolicy) -> dg.Ass
                 key, "feature_contract", CONTRACT_DESCRIPTION.format(entity=entity), partitions
             )
         ],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=True,
-        retry_policy=retry,
+        partitions=partitions,
+        retry=retry,
     )
     def feature_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         produce = partial(_feature_day, warehouse.get_client(), network, name)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 from functools import partial
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -9,12 +10,15 @@ from clickhouse_connect.driver.client import Client
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import column_schema, score_histogram
-from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, range_asset, run_range
 from riskassets.defs.resources import MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features.build import MissingPartitionsError
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
+
+if TYPE_CHECKING:  # MLflow takes seconds to import: only when a day is scored
+    from mlflow import MlflowClient
 
 DESCRIPTIONS = {
     "alert_scores": "Every alert of the day scored by the newest promoted alert_scorer trained "
@@ -79,7 +83,7 @@ def _scoring_asset(
     keys = {name: asset_key(network, name) for name in names}
     partitions = daily_partitions(network)
 
-    @dg.multi_asset(
+    @range_asset(
         name=f"{network.name}_{scope}_scores",
         specs=[_spec(network, name) for name in names],
         check_specs=[
@@ -87,25 +91,27 @@ def _scoring_asset(
             for (asset, check), text in CHECKS.items()
             if asset in keys
         ],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=True,
-        retry_policy=retry,
+        partitions=partitions,
+        retry=retry,
     )
     def scores(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         mlflow: MlflowResource,
     ):
-        mlflow.activate()  # scoring loads the promoted versions from its registry
-        produce = partial(_score_day, warehouse.get_client(), network, scope, keys)
+        clients = (warehouse.get_client(), mlflow.get_client())
+        produce = partial(_score_day, clients, network, scope, keys)
         yield from run_range(context, produce, f"{scope} scores", errors=(MissingPartitionsError,))
 
     return scores
 
 
 def _score_day(
-    client: Client, network: Network, scope: str, keys: dict[str, dg.AssetKey], partition_key: str
+    clients: tuple[Client, "MlflowClient"],
+    network: Network,
+    scope: str,
+    keys: dict[str, dg.AssetKey],
+    partition_key: str,
 ) -> Day:
     """One day's alerts (with their ranking) or clusters scored by the models before it."""
     # Imported here, not at load: XGBoost and MLflow take seconds to import.
@@ -113,7 +119,7 @@ def _score_day(
 
     day = dt.date.fromisoformat(partition_key)
     try:
-        scored, outcomes = score.score_and_write(client, network.name, day, scope)
+        scored, outcomes = score.score_and_write(*clients, network.name, day, scope)
     except score.NoPromotedModelError as e:
         raise Skipped(str(e)) from e
     except score.ScoringError as e:

@@ -11,7 +11,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from riskassets.defs.metadata import spec_schema
-from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.defs.sot import checks
@@ -40,7 +40,7 @@ def build_raw_sot_assets(
 ) -> dg.AssetsDefinition:
     keys = {spec.asset: asset_key(network, spec.asset) for spec in ALL_TABLES}
 
-    @dg.multi_asset(
+    @range_asset(
         name=f"{network.name}_raw_sot",
         specs=[
             dg.AssetSpec(
@@ -62,10 +62,8 @@ def build_raw_sot_assets(
         check_specs=[
             checks.contract_check_spec(key, daily_partitions(network)) for key in keys.values()
         ],
-        partitions_def=daily_partitions(network),
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=True,
-        retry_policy=retry,
+        partitions=daily_partitions(network),
+        retry=retry,
     )
     def raw_sot(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource

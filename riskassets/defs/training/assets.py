@@ -3,6 +3,7 @@
 import datetime as dt
 import time
 from functools import partial
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -10,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import MlflowLinks, column_schema, parent_run_name
-from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import LandingResource, MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.evaluation.truth import test_truth
@@ -43,6 +44,9 @@ from riskassets.training.reports import (
     model_checks,
 )
 from riskassets.training.specs import MODELS
+
+if TYPE_CHECKING:  # MLflow takes seconds to import: only when a model trains
+    from riskassets.training.registry import Tracking
 
 CHECKS = {
     "leakage": "No alert or cluster in both sets, test dates after train dates, no duplicate "
@@ -80,7 +84,7 @@ def build_training_assets(
     )
     upstream = ("alert_features", "cluster_features", "raw_address_labels")
 
-    @dg.multi_asset(
+    @range_asset(
         name=f"{network.name}_training_set",
         specs=[
             dg.AssetSpec(
@@ -107,10 +111,8 @@ def build_training_assets(
             check_spec(key, name, text, partitions, blocking=name in BLOCKING)
             for name, text in CHECKS.items()
         ],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=True,
-        retry_policy=retry,
+        partitions=partitions,
+        retry=retry,
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         produce = partial(_training_set_day, warehouse.get_client(), network, config)
@@ -223,7 +225,7 @@ def _model_asset(
     if spec.entity == "alerts":
         checks.append("below_ceiling")
 
-    @dg.multi_asset(
+    @range_asset(
         name=f"{network.name}_{model}",
         specs=[
             dg.AssetSpec(
@@ -245,10 +247,8 @@ def _model_asset(
             )
             for name in checks
         ],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=True,
-        retry_policy=retry,
+        partitions=partitions,
+        retry=retry,
     )
     def model_asset(
         context: dg.AssetExecutionContext,
@@ -257,9 +257,9 @@ def _model_asset(
         mlflow: MlflowResource,
     ):
         run_name = parent_run_name(network.name, context.partition_key_range)
-        with mlflow.parent_run(network.name, context.run.run_id, run_name) as experiment_id:
-            links = MlflowLinks(mlflow_ui_url, experiment_id)
-            clients = (warehouse.get_client(), landing.get_zone())
+        with mlflow.parent_run(network.name, context.run.run_id, run_name) as tracking:
+            clients = (warehouse.get_client(), landing.get_zone(), tracking)
+            links = MlflowLinks(mlflow_ui_url, tracking.experiment_id)
             train = partial(_train_day, context, clients, network, model, config, links)
             errors = (MissingPartitionsError, ValueError)
             yield from run_range(context, train, key.to_user_string(), errors=errors)
@@ -269,7 +269,7 @@ def _model_asset(
 
 def _train_day(
     context: dg.AssetExecutionContext,
-    clients: tuple[Client, LandingZone],
+    clients: tuple[Client, LandingZone, "Tracking"],
     network: Network,
     model: str,
     config: tuple[XGBConfig, GateConfig, SplitConfig],
@@ -280,7 +280,7 @@ def _train_day(
     # Imported here, not at load: XGBoost, MLflow and scikit-learn take seconds to import.
     from riskassets.training import pipeline
 
-    (client, zone), (xgb_config, gate_config, split) = clients, config
+    (client, zone, tracking), (xgb_config, gate_config, split) = clients, config
     key, as_of = asset_key(network, model), dt.date.fromisoformat(partition_key)
     request = pipeline.TrainRequest(
         network=network.name,
@@ -302,7 +302,7 @@ def _train_day(
             network.window_days,
         ),
     )
-    result = pipeline.train_and_gate(client, request)
+    result = pipeline.train_and_gate(client, request, tracking)
     pipeline.record(client, network.name, result)
     decision = result.decision
     outcomes = model_checks(

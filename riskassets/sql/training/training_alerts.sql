@@ -8,25 +8,18 @@ WITH
         SELECT address, label, weight
         FROM address_labels_at(network = {network:String}, known_at = {as_of_date:Date})
     ),
-    known_before_test AS
+    seen_before_test AS
     (
         SELECT address
-        FROM address_labels_at(network = {network:String}, known_at = {last_train_date:Date})
-    ),
-    alerted_in_train AS
-    (
-        SELECT DISTINCT address
-        FROM alert_features
-        WHERE network = {network:String}
-          AND processing_date BETWEEN {first_date:Date} AND {last_train_date:Date}
+        FROM seen_addresses(network = {network:String}, first_date = {first_date:Date},
+                            last_train_date = {last_train_date:Date})
     )
 SELECT
     f.*,
     k.label AS label,
     k.weight AS weight,
     toUInt8(f.processing_date <= {last_train_date:Date}
-            OR f.address IN (SELECT address FROM alerted_in_train)
-            OR f.address IN (SELECT address FROM known_before_test)) AS seen
+            OR f.address IN (SELECT address FROM seen_before_test)) AS seen
 FROM
 (
     SELECT *

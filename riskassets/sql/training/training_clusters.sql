@@ -9,17 +9,11 @@ WITH
         SELECT address, label, weight
         FROM address_labels_at(network = {network:String}, known_at = {as_of_date:Date})
     ),
-    known_before_test AS
+    seen_before_test AS
     (
         SELECT address
-        FROM address_labels_at(network = {network:String}, known_at = {last_train_date:Date})
-    ),
-    alerted_in_train AS
-    (
-        SELECT DISTINCT address
-        FROM alert_features
-        WHERE network = {network:String}
-          AND processing_date BETWEEN {first_date:Date} AND {last_train_date:Date}
+        FROM seen_addresses(network = {network:String}, first_date = {first_date:Date},
+                            last_train_date = {last_train_date:Date})
     ),
     members AS
     (
@@ -29,8 +23,7 @@ WITH
             max(k.label) AS label,
             -- the confidence of the deciding labels: the positive ones when any is positive
             if(max(k.label) = 1, maxIf(k.weight, k.label = 1), max(k.weight)) AS weight,
-            max(a.address IN (SELECT address FROM alerted_in_train)
-                OR a.address IN (SELECT address FROM known_before_test)) AS member_seen
+            max(a.address IN (SELECT address FROM seen_before_test)) AS member_seen
         FROM cluster_members(network = {network:String}, first_date = {first_date:Date},
                              last_date = {as_of_date:Date}) AS m
         INNER JOIN
