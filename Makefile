@@ -21,7 +21,8 @@ MID ?= $(shell date -u -d '$(END) -7 days' +%F)
 SCORE_START ?= $(shell date -u -d '$(MID) +1 day' +%F)
 export RISKASSETS_NETWORKS ?= $(NETWORK):$(WINDOW):$(START)
 # `dagster asset materialize` and `dagster dev` announce `dg launch` and `dg dev` on every
-# call; the commands below keep the former, which need no dg project configuration.
+# call; the commands below keep the former, which the README and the error hints name and
+# which run from any folder (`dg launch` runs the same from this one, see the README).
 export PYTHONWARNINGS ?= ignore:Function `asset_materialize_command` is superseded,ignore:Function `dev_command` is superseded
 MODELS = $(NETWORK)/training_set,$(NETWORK)/alert_scorer,$(NETWORK)/alert_ranker,$(NETWORK)/cluster_scorer
 

@@ -1,15 +1,26 @@
-"""Metadata every table asset shares: its column schema and, for scores, a histogram."""
+"""What each asset reports per partition, side by side: raw tables, features, the training
+set, models and scores, with the pieces they share (column schemas, histograms, MLflow links)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from riskassets.reporting import markdown_rows
-from riskassets.sot.schema import PARTITION_COLUMNS, TableSpec
+from riskassets.features.spec import FEATURE_VERSION
+from riskassets.reporting import markdown_preview, markdown_rows
+from riskassets.sot.ingest import IngestedDay
+from riskassets.sot.schema import PARTITION_COLUMNS, TABLES_BY_ASSET, TableSpec
+from riskassets.training.dataset import TrainingSet, class_counts
+from riskassets.training.reports import ABLATION_HEADER, HEADER, ablation_rows, metric_rows
+
+if TYPE_CHECKING:  # XGBoost and MLflow take seconds to import: only when a run needs them
+    from riskassets.scoring.score import ScoredDay
+    from riskassets.training.pipeline import TrainedModel
 
 HISTOGRAM_BINS = 10
 BAR_WIDTH = 30
@@ -74,3 +85,149 @@ def parent_run_name(network: str, keys: dg.PartitionKeyRange) -> str:
     """The Dagster run's MLflow run is named after what it trains."""
     dates = keys.start if keys.start == keys.end else f"{keys.start}…{keys.end}"
     return f"{network} models as of {dates}"
+
+
+def raw_table_metadata(asset: str, day: IngestedDay) -> dict:
+    """A raw table's day: its rows, the batch it came from (checksums), a preview."""
+    metadata: dict = {
+        "dagster/row_count": dg.MetadataValue.int(day.row_counts[asset]),
+        "batch_id": dg.MetadataValue.text(day.batch.batch_id),
+        # What the day's raw tables hold now: the sensor compares it with what landed.
+        "meta_sha256": dg.MetadataValue.text(day.meta_sha256),
+        "batch_row_counts": dg.MetadataValue.json(day.row_counts),
+        "duration_s": dg.MetadataValue.float(round(day.read_seconds + day.write_seconds, 3)),
+        "preview": dg.MetadataValue.md(
+            markdown_preview(day.previews[asset], total_rows=day.row_counts[asset])
+        ),
+    }
+    spec = TABLES_BY_ASSET[asset]
+    metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(spec_schema(spec))
+    if spec.in_batch:
+        metadata["sha256"] = dg.MetadataValue.text(day.sha256[spec.file_name])
+    return metadata
+
+
+def feature_metadata(frame: pl.DataFrame, facts: dict[str, int], schema_hash: str) -> dict:
+    """A feature table's day: rows, feature version and schema, the builder's counts."""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(frame.height),
+        "schema_hash": dg.MetadataValue.text(schema_hash),
+        "feature_version": dg.MetadataValue.text(FEATURE_VERSION),
+        **{k: dg.MetadataValue.int(v) for k, v in facts.items()},
+        "preview": dg.MetadataValue.md(markdown_preview(frame)),
+        **column_schema(frame),
+    }
+
+
+def training_set_metadata(ts: TrainingSet, seconds: float) -> dict:
+    """A training set: its rows, dates and class counts per split."""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(ts.alerts.height),
+        "clusters": dg.MetadataValue.int(ts.clusters.height),
+        "train_dates": dg.MetadataValue.text(date_span(ts.window.train_dates)),
+        "test_dates": dg.MetadataValue.text(date_span(ts.window.test_dates)),
+        "counts": dg.MetadataValue.md(_class_counts_table(ts)),
+        "duration_s": dg.MetadataValue.float(round(seconds, 3)),
+        "preview": dg.MetadataValue.md(markdown_preview(ts.alerts)),
+        **column_schema(ts.alerts),
+    }
+
+
+def date_span(dates: tuple[dt.date, ...]) -> str:
+    return f"{dates[0]} … {dates[-1]} ({len(dates)} days)" if dates else "none"
+
+
+def _class_counts_table(ts: TrainingSet) -> str:
+    rows = []
+    for what, frame in (("alerts", ts.alerts), ("clusters", ts.clusters)):
+        for part, (positives, negatives) in class_counts(frame).items():
+            rows.append((what, part, positives + negatives, positives, negatives))
+    return markdown_rows(["entity", "rows of", "rows", "positives", "negatives"], rows)
+
+
+def model_metadata(result: TrainedModel, experiment: str, links: MlflowLinks) -> dict:
+    """A model partition's metadata: the decision, the metrics table, the version."""
+    metadata = {
+        "decision": dg.MetadataValue.text(result.decision.summary),
+        "status": dg.MetadataValue.text(result.decision.status),
+        "metrics": dg.MetadataValue.md(markdown_rows(HEADER, metric_rows(result.evaluation))),
+        "model_version": dg.MetadataValue.int(result.version_number),
+        "mlflow_experiment": dg.MetadataValue.text(experiment),
+        "train_rows": dg.MetadataValue.int(result.train_rows),
+        "test_rows": dg.MetadataValue.int(result.test_rows),
+        "unseen_test_rows": dg.MetadataValue.int(result.evaluation["unseen"]["rows"]),
+        "unseen_test_positives": dg.MetadataValue.int(result.evaluation["unseen"]["positives"]),
+        "feature_schema_hash": dg.MetadataValue.text(result.spec.schema_hash),
+        "duration_s": dg.MetadataValue.float(round(result.seconds, 3)),
+    }
+    if result.version is not None:
+        metadata["mlflow_run_id"] = dg.MetadataValue.text(result.version.run_id)
+        metadata["mlflow_run"] = links.run(result.version.run_id)
+        metadata["mlflow_model_version"] = links.version(result.version.name, result.version_number)
+        metadata["rounds"] = dg.MetadataValue.int(result.rounds)
+    if result.calibration is not None:
+        metadata["calibration"] = dg.MetadataValue.json(result.calibration.as_dict())
+    if result.evaluation.get("ablation"):
+        metadata["ablation"] = dg.MetadataValue.md(
+            markdown_rows(ABLATION_HEADER, ablation_rows(result.evaluation))
+        )
+        metadata["group_importance"] = dg.MetadataValue.json(result.evaluation["groups"])
+    return metadata
+
+
+def scores_metadata(name: str, scored: ScoredDay) -> dict:
+    """A scored day: rows, the model versions used, the score distribution, the top rows
+    with their reason codes."""
+    from riskassets.scoring.reasons import with_reasons
+
+    frame = scored.outputs[name]
+    metadata = {
+        "processing_date": dg.MetadataValue.text(scored.day.isoformat()),
+        "dagster/row_count": dg.MetadataValue.int(frame.height),
+        "model_versions": dg.MetadataValue.json(
+            {
+                m.name: {"version": m.version, "as_of": m.as_of.isoformat()}
+                for m in scored.models.values()
+            }
+        ),
+        "duration_s": dg.MetadataValue.float(round(scored.seconds, 3)),
+        **column_schema(frame),
+    }
+    if "score" in frame.columns:
+        scores = frame["score"]
+        summary = {
+            "count": scores.len(),
+            "mean": scores.mean(),
+            "p50": scores.quantile(0.5),
+            "p90": scores.quantile(0.9),
+            "p99": scores.quantile(0.99),
+            "share_above_0.5": (scores > 0.5).mean(),
+        }
+        metadata["score_distribution"] = dg.MetadataValue.md(
+            markdown_rows(["statistic", "value"], list(summary.items()))
+        )
+        metadata["score_histogram"] = score_histogram(scores)
+    if scored.scope == "alerts":
+        top = (
+            scored.outputs["alert_rankings"]
+            .head(10)
+            .join(scored.outputs["alert_scores"], on="alert_id", how="left")
+            .select(
+                "rank",
+                "alert_id",
+                "score",
+                "ranker_score",
+                "reason_features",
+                "reason_values",
+                "reason_contributions",
+            )
+        )
+        metadata["top_10_to_review"] = dg.MetadataValue.md(
+            markdown_preview(with_reasons(top), rows=10, width=160)
+        )
+    else:
+        top = with_reasons(frame.sort("score", descending=True).head(10))
+        metadata["top_10_clusters"] = dg.MetadataValue.md(
+            markdown_preview(top.select("cluster_id", "score", "reasons"), rows=10, width=160)
+        )
+    return metadata

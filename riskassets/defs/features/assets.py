@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 from riskassets import commits
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
-from riskassets.defs.metadata import column_schema
+from riskassets.defs.metadata import feature_metadata
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
@@ -22,7 +22,6 @@ from riskassets.features.spec import (
     FEATURE_VERSION,
     HISTORY_DAYS,
 )
-from riskassets.reporting import markdown_preview
 from riskassets.settings import Network
 
 CONTRACT_DESCRIPTION = (
@@ -119,18 +118,7 @@ def _feature_day(client: Client, network: Network, name: str, partition_key: str
     build.write_day(client, name, network.name, day, frame)
     facts = "".join(f", {k}={v}" for k, v in result.facts.items())
     return Day(
-        metadata={key: _metadata(frame, result.facts, SCHEMA[name][1])},
+        metadata={key: feature_metadata(frame, result.facts, SCHEMA[name][1])},
         checks=[(key, result.outcome)],
         message=f"{key.to_user_string()} {partition_key}: {frame.height} rows{facts}",
     )
-
-
-def _metadata(frame, facts: dict[str, int], schema_hash: str) -> dict:
-    return {
-        "dagster/row_count": dg.MetadataValue.int(frame.height),
-        "schema_hash": dg.MetadataValue.text(schema_hash),
-        "feature_version": dg.MetadataValue.text(FEATURE_VERSION),
-        **{k: dg.MetadataValue.int(v) for k, v in facts.items()},
-        "preview": dg.MetadataValue.md(markdown_preview(frame)),
-        **column_schema(frame),
-    }

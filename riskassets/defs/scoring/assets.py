@@ -9,12 +9,11 @@ from clickhouse_connect.driver.client import Client
 
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
-from riskassets.defs.metadata import column_schema, score_histogram
+from riskassets.defs.metadata import scores_metadata
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, range_asset, run_range
 from riskassets.defs.resources import MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features.build import MissingPartitionsError
-from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
 
 if TYPE_CHECKING:  # MLflow takes seconds to import: only when a day is scored
@@ -125,7 +124,7 @@ def _score_day(
     except score.ScoringError as e:
         raise Rejected(str(e), [(_key_of(keys, o.name), o) for o in e.outcomes]) from e
     return Day(
-        metadata={key: _metadata(name, scored) for name, key in keys.items()},
+        metadata={key: scores_metadata(name, scored) for name, key in keys.items()},
         checks=[(_key_of(keys, o.name), o) for o in outcomes],
         message=f"{scope} scores {partition_key}: {scored.inputs} {scope} with "
         f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s)",
@@ -134,59 +133,3 @@ def _score_day(
 
 def _key_of(keys: dict, check: str) -> dg.AssetKey:
     return keys[next(asset for asset, name in CHECKS if name == check and asset in keys)]
-
-
-def _metadata(name: str, scored) -> dict:
-    from riskassets.scoring.reasons import with_reasons
-
-    frame = scored.outputs[name]
-    metadata = {
-        "processing_date": dg.MetadataValue.text(scored.day.isoformat()),
-        "dagster/row_count": dg.MetadataValue.int(frame.height),
-        "model_versions": dg.MetadataValue.json(
-            {
-                m.name: {"version": m.version, "as_of": m.as_of.isoformat()}
-                for m in scored.models.values()
-            }
-        ),
-        "duration_s": dg.MetadataValue.float(round(scored.seconds, 3)),
-        **column_schema(frame),
-    }
-    if "score" in frame.columns:
-        scores = frame["score"]
-        summary = {
-            "count": scores.len(),
-            "mean": scores.mean(),
-            "p50": scores.quantile(0.5),
-            "p90": scores.quantile(0.9),
-            "p99": scores.quantile(0.99),
-            "share_above_0.5": (scores > 0.5).mean(),
-        }
-        metadata["score_distribution"] = dg.MetadataValue.md(
-            markdown_rows(["statistic", "value"], list(summary.items()))
-        )
-        metadata["score_histogram"] = score_histogram(scores)
-    if scored.scope == "alerts":
-        top = (
-            scored.outputs["alert_rankings"]
-            .head(10)
-            .join(scored.outputs["alert_scores"], on="alert_id", how="left")
-            .select(
-                "rank",
-                "alert_id",
-                "score",
-                "ranker_score",
-                "reason_features",
-                "reason_values",
-                "reason_contributions",
-            )
-        )
-        metadata["top_10_to_review"] = dg.MetadataValue.md(
-            markdown_preview(with_reasons(top), rows=10, width=160)
-        )
-    else:
-        top = with_reasons(frame.sort("score", descending=True).head(10))
-        metadata["top_10_clusters"] = dg.MetadataValue.md(
-            markdown_preview(top.select("cluster_id", "score", "reasons"), rows=10, width=160)
-        )
-    return metadata

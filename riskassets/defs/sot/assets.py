@@ -10,15 +10,14 @@ from functools import partial
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from riskassets.defs.metadata import spec_schema
+from riskassets.defs.metadata import raw_table_metadata, spec_schema
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import LandingResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.defs.sot import checks
-from riskassets.reporting import markdown_preview
 from riskassets.settings import Network
 from riskassets.sot.batch import BatchError
-from riskassets.sot.ingest import ContractViolation, IngestedDay, ingest_day
+from riskassets.sot.ingest import ContractViolation, ingest_day
 from riskassets.sot.landing import LandingZone
 from riskassets.sot.layout import BatchRef
 from riskassets.sot.schema import ALL_TABLES, TABLES_BY_ASSET
@@ -98,29 +97,10 @@ def _ingest(
     for warning in day.warnings:
         context.log.warning(f"{batch.batch_id}: {warning}")
     return Day(
-        metadata={key: _metadata(a, day) for a, key in keys.items()},
+        metadata={key: raw_table_metadata(a, day) for a, key in keys.items()},
         checks=[(key, checks.contract_outcome(day.outcomes[a], batch)) for a, key in keys.items()],
         message=f"{batch.batch_id}: replaced partitions "
         + ", ".join(f"{a}={n}" for a, n in day.row_counts.items())
         + f" (read and check {day.read_seconds:.1f}s, finish and swap "
         + f"{day.write_seconds:.1f}s)",
     )
-
-
-def _metadata(asset: str, day: IngestedDay) -> dict:
-    metadata: dict = {
-        "dagster/row_count": dg.MetadataValue.int(day.row_counts[asset]),
-        "batch_id": dg.MetadataValue.text(day.batch.batch_id),
-        # What the day's raw tables hold now: the sensor compares it with what landed.
-        "meta_sha256": dg.MetadataValue.text(day.meta_sha256),
-        "batch_row_counts": dg.MetadataValue.json(day.row_counts),
-        "duration_s": dg.MetadataValue.float(round(day.read_seconds + day.write_seconds, 3)),
-        "preview": dg.MetadataValue.md(
-            markdown_preview(day.previews[asset], total_rows=day.row_counts[asset])
-        ),
-    }
-    spec = TABLES_BY_ASSET[asset]
-    metadata["dagster/column_schema"] = dg.MetadataValue.table_schema(spec_schema(spec))
-    if spec.in_batch:
-        metadata["sha256"] = dg.MetadataValue.text(day.sha256[spec.file_name])
-    return metadata

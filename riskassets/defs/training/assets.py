@@ -10,14 +10,19 @@ from clickhouse_connect.driver.client import Client
 
 from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
-from riskassets.defs.metadata import MlflowLinks, column_schema, parent_run_name
+from riskassets.defs.metadata import (
+    MlflowLinks,
+    date_span,
+    model_metadata,
+    parent_run_name,
+    training_set_metadata,
+)
 from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import LandingResource, MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.evaluation.truth import test_truth
 from riskassets.features.build import MissingPartitionsError
 from riskassets.features.spec import ALERT_SCHEMA_HASH, CLUSTER_SCHEMA_HASH
-from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.settings import Network
 from riskassets.sot.landing import LandingZone
 from riskassets.training.config import (
@@ -32,15 +37,10 @@ from riskassets.training.dataset import (
     TrainingSet,
     build_training_set,
     check_training_set,
-    class_counts,
     window,
     write_training_set,
 )
 from riskassets.training.reports import (
-    ABLATION_HEADER,
-    HEADER,
-    ablation_rows,
-    metric_rows,
     model_checks,
 )
 from riskassets.training.specs import MODELS
@@ -139,41 +139,16 @@ def _training_set_day(
         )
     write_training_set(client, network.name, ts)
     return Day(
-        metadata={key: _training_metadata(ts, time.perf_counter() - started)},
+        metadata={key: training_set_metadata(ts, time.perf_counter() - started)},
         checks=[(key, o) for o in outcomes],
         message=f"training_set {partition_key}: {_summary(ts)}",
     )
 
 
-def _training_metadata(ts: TrainingSet, seconds: float) -> dict:
-    return {
-        "dagster/row_count": dg.MetadataValue.int(ts.alerts.height),
-        "clusters": dg.MetadataValue.int(ts.clusters.height),
-        "train_dates": dg.MetadataValue.text(_span(ts.window.train_dates)),
-        "test_dates": dg.MetadataValue.text(_span(ts.window.test_dates)),
-        "counts": dg.MetadataValue.md(_counts(ts)),
-        "duration_s": dg.MetadataValue.float(round(seconds, 3)),
-        "preview": dg.MetadataValue.md(markdown_preview(ts.alerts)),
-        **column_schema(ts.alerts),
-    }
-
-
-def _span(dates: tuple[dt.date, ...]) -> str:
-    return f"{dates[0]} … {dates[-1]} ({len(dates)} days)" if dates else "none"
-
-
-def _counts(ts: TrainingSet) -> str:
-    rows = []
-    for what, frame in (("alerts", ts.alerts), ("clusters", ts.clusters)):
-        for part, (positives, negatives) in class_counts(frame).items():
-            rows.append((what, part, positives + negatives, positives, negatives))
-    return markdown_rows(["entity", "rows of", "rows", "positives", "negatives"], rows)
-
-
 def _summary(ts: TrainingSet) -> str:
     return (
         f"{ts.alerts.height} alerts, {ts.clusters.height} clusters; "
-        f"train {_span(ts.window.train_dates)}, test {_span(ts.window.test_dates)}"
+        f"train {date_span(ts.window.train_dates)}, test {date_span(ts.window.test_dates)}"
     )
 
 
@@ -315,37 +290,7 @@ def _train_day(
         gate_config,
     )
     return Day(
-        metadata={key: _model_metadata(result, experiment_name(network.name), links)},
+        metadata={key: model_metadata(result, experiment_name(network.name), links)},
         checks=[(key, o) for o in outcomes],
         message=result.message,
     )
-
-
-def _model_metadata(result, experiment: str, links: MlflowLinks) -> dict:
-    """A model partition's metadata: the decision, the metrics table, the version."""
-    metadata = {
-        "decision": dg.MetadataValue.text(result.decision.summary),
-        "status": dg.MetadataValue.text(result.decision.status),
-        "metrics": dg.MetadataValue.md(markdown_rows(HEADER, metric_rows(result.evaluation))),
-        "model_version": dg.MetadataValue.int(result.version_number),
-        "mlflow_experiment": dg.MetadataValue.text(experiment),
-        "train_rows": dg.MetadataValue.int(result.train_rows),
-        "test_rows": dg.MetadataValue.int(result.test_rows),
-        "unseen_test_rows": dg.MetadataValue.int(result.evaluation["unseen"]["rows"]),
-        "unseen_test_positives": dg.MetadataValue.int(result.evaluation["unseen"]["positives"]),
-        "feature_schema_hash": dg.MetadataValue.text(result.spec.schema_hash),
-        "duration_s": dg.MetadataValue.float(round(result.seconds, 3)),
-    }
-    if result.version is not None:
-        metadata["mlflow_run_id"] = dg.MetadataValue.text(result.version.run_id)
-        metadata["mlflow_run"] = links.run(result.version.run_id)
-        metadata["mlflow_model_version"] = links.version(result.version.name, result.version_number)
-        metadata["rounds"] = dg.MetadataValue.int(result.rounds)
-    if result.calibration is not None:
-        metadata["calibration"] = dg.MetadataValue.json(result.calibration.as_dict())
-    if result.evaluation.get("ablation"):
-        metadata["ablation"] = dg.MetadataValue.md(
-            markdown_rows(ABLATION_HEADER, ablation_rows(result.evaluation))
-        )
-        metadata["group_importance"] = dg.MetadataValue.json(result.evaluation["groups"])
-    return metadata
