@@ -151,50 +151,40 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
         mlflow_ui_url=(env.get("RISKASSETS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
         split=SplitConfig(
-            train_days=_int(env, "RISKASSETS_TRAIN_DAYS", 14, minimum=1),
-            test_days=_int(env, "RISKASSETS_TEST_DAYS", 3, minimum=1),
-            min_positives=_int(env, "RISKASSETS_MIN_POSITIVES", 10, minimum=1),
-            min_negatives=_int(env, "RISKASSETS_MIN_NEGATIVES", 10, minimum=1),
+            train_days=_number(env, "RISKASSETS_TRAIN_DAYS", 14, minimum=1),
+            test_days=_number(env, "RISKASSETS_TEST_DAYS", 3, minimum=1),
+            min_positives=_number(env, "RISKASSETS_MIN_POSITIVES", 10, minimum=1),
+            min_negatives=_number(env, "RISKASSETS_MIN_NEGATIVES", 10, minimum=1),
         ),
-        gate=GateConfig(max_ece=_float(env, "RISKASSETS_MAX_ECE", 0.05, minimum=0.0, maximum=1.0)),
-        warehouse_wait_seconds=_float(env, "RISKASSETS_WAREHOUSE_WAIT_SECONDS", 120.0, minimum=0.0),
-        sensor_lookback_days=_int(env, "RISKASSETS_SENSOR_LOOKBACK_DAYS", 14, minimum=0),
-        sensor_interval_seconds=_int(env, "RISKASSETS_SENSOR_INTERVAL_SECONDS", 30, minimum=1),
-        sensor_retry_seconds=_float(env, "RISKASSETS_SENSOR_RETRY_SECONDS", 120.0, minimum=0.0),
-        retry_delay_seconds=_float(env, "RISKASSETS_RETRY_DELAY_SECONDS", 15.0, minimum=0.0),
+        gate=GateConfig(max_ece=_number(env, "RISKASSETS_MAX_ECE", 0.05, minimum=0.0, maximum=1.0)),
+        warehouse_wait_seconds=_number(
+            env, "RISKASSETS_WAREHOUSE_WAIT_SECONDS", 120.0, minimum=0.0
+        ),
+        sensor_lookback_days=_number(env, "RISKASSETS_SENSOR_LOOKBACK_DAYS", 14, minimum=0),
+        sensor_interval_seconds=_number(env, "RISKASSETS_SENSOR_INTERVAL_SECONDS", 30, minimum=1),
+        sensor_retry_seconds=_number(env, "RISKASSETS_SENSOR_RETRY_SECONDS", 120.0, minimum=0.0),
+        retry_delay_seconds=_number(env, "RISKASSETS_RETRY_DELAY_SECONDS", 15.0, minimum=0.0),
     )
 
 
-def _float(
+def _number(
     env: Mapping[str, str],
     name: str,
-    default: float,
+    default: int | float,
     minimum: float | None = None,
     maximum: float | None = None,
-) -> float:
+):
+    """The variable ``name`` as a number of the default's kind (whole or not), in bounds."""
     value = env.get(name)
     if not value:
         return default
-    rule = "a number" + _bounds(minimum, maximum)
+    whole = isinstance(default, int)
+    rule = ("a whole number" if whole else "a number") + _bounds(minimum, maximum)
     try:
-        number = float(value)
+        number = int(value) if whole else float(value)
     except ValueError as e:
         raise ValueError(f"{name}={value!r} must be {rule}") from e
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ValueError(f"{name}={value!r} must be {rule}")
-    return number
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
-    value = env.get(name)
-    if not value:
-        return default
-    rule = "a whole number" + _bounds(minimum, None)
-    try:
-        number = int(value)
-    except ValueError as e:
-        raise ValueError(f"{name}={value!r} must be {rule}") from e
-    if minimum is not None and number < minimum:
         raise ValueError(f"{name}={value!r} must be {rule}")
     return number
 

@@ -2,24 +2,15 @@
 -- computed for its own date, with its address's label as known at the end of as_of_date
 -- (mature labels: every label created by then, none after). A test alert (from test_start) is
 -- seen when its address was alerted on a train date or had a label known before test_start.
-WITH
-    known AS
-    (
-        SELECT address, label, weight
-        FROM address_labels_at(network = {network:String}, known_at = {as_of_date:Date})
-    ),
-    seen_before_test AS
-    (
-        SELECT address
-        FROM seen_addresses(network = {network:String}, first_date = {first_date:Date},
-                            last_train_date = {last_train_date:Date})
-    )
 SELECT
     f.*,
     k.label AS label,
     k.weight AS weight,
     toUInt8(f.processing_date <= {last_train_date:Date}
-            OR f.address IN (SELECT address FROM seen_before_test)) AS seen
+            OR f.address IN (SELECT address
+                             FROM seen_addresses(network = {network:String},
+                                                 first_date = {first_date:Date},
+                                                 last_train_date = {last_train_date:Date}))) AS seen
 FROM
 (
     SELECT *
@@ -27,5 +18,6 @@ FROM
     WHERE network = {network:String}
       AND processing_date BETWEEN {first_date:Date} AND {as_of_date:Date}
 ) AS f
-INNER JOIN known AS k ON k.address = f.address
+INNER JOIN address_labels_at(network = {network:String}, known_at = {as_of_date:Date}) AS k
+    ON k.address = f.address
 ORDER BY f.processing_date, f.alert_id

@@ -4,17 +4,6 @@
 -- labelled member, no row. A test cluster is seen when any member's address is (see
 -- training_alerts.sql).
 WITH
-    known AS
-    (
-        SELECT address, label, weight
-        FROM address_labels_at(network = {network:String}, known_at = {as_of_date:Date})
-    ),
-    seen_before_test AS
-    (
-        SELECT address
-        FROM seen_addresses(network = {network:String}, first_date = {first_date:Date},
-                            last_train_date = {last_train_date:Date})
-    ),
     members AS
     (
         SELECT
@@ -23,7 +12,11 @@ WITH
             max(k.label) AS label,
             -- the confidence of the deciding labels: the positive ones when any is positive
             if(max(k.label) = 1, maxIf(k.weight, k.label = 1), max(k.weight)) AS weight,
-            max(a.address IN (SELECT address FROM seen_before_test)) AS member_seen
+            max(a.address IN (SELECT address
+                              FROM seen_addresses(network = {network:String},
+                                                  first_date = {first_date:Date},
+                                                  last_train_date = {last_train_date:Date})))
+                AS member_seen
         FROM cluster_members(network = {network:String}, first_date = {first_date:Date},
                              last_date = {as_of_date:Date}) AS m
         INNER JOIN
@@ -33,7 +26,8 @@ WITH
             WHERE network = {network:String}
               AND processing_date BETWEEN {first_date:Date} AND {as_of_date:Date}
         ) AS a ON a.processing_date = m.processing_date AND a.alert_id = m.alert_id
-        INNER JOIN known AS k ON k.address = a.address
+        INNER JOIN address_labels_at(network = {network:String}, known_at = {as_of_date:Date}) AS k
+            ON k.address = a.address
         GROUP BY processing_date, cluster_id
     )
 SELECT
