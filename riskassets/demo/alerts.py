@@ -29,6 +29,14 @@ def pattern_ids(pattern: np.ndarray) -> list[str]:
     return ["" if p < 0 else f"pat_{p:06d}" for p in pattern.tolist()]
 
 
+def _taken_or_blank(values: pa.Array, index, blank: np.ndarray) -> pa.Array:
+    """``values`` at ``index``, with "" where ``blank`` is set (a field the SOT left empty)."""
+    taken = values.take(pa.array(np.asarray(index), pa.int64())).to_pylist()
+    return pa.array(
+        ["" if b else v for b, v in zip(blank.tolist(), taken, strict=True)], pa.string()
+    )
+
+
 def alerts_table(
     rng: np.random.Generator,
     w: World,
@@ -216,29 +224,9 @@ def clusters_table(
     cols = {
         "cluster_id": pa.array([f"{network}_{stamp}_c{i:06d}" for i in range(k)], pa.string()),
         "cluster_type": pick(schema.ENUMS["cluster_type"], ctype),
-        "primary_address": pa.array(
-            [
-                "" if skip else s
-                for skip, s in zip(
-                    no_primary_addr.tolist(),
-                    addresses.take(pa.array(c["primary_addr"].to_numpy(), pa.int64())).to_pylist(),
-                    strict=True,
-                )
-            ],
-            pa.string(),
-        ),
+        "primary_address": _taken_or_blank(addresses, c["primary_addr"], no_primary_addr),
         "pattern_id": pa.array(pattern_ids(pattern), pa.string()),
-        "primary_alert_id": pa.array(
-            [
-                "" if b else s
-                for b, s in zip(
-                    bare.tolist(),
-                    alert_ids.take(pa.array(c["primary"].to_numpy(), pa.int64())).to_pylist(),
-                    strict=True,
-                )
-            ],
-            pa.string(),
-        ),
+        "primary_alert_id": _taken_or_blank(alert_ids, c["primary"], bare),
         "related_alert_ids": list_array(
             np.where(bare, 0, n_rows), alert_ids.take(pa.array(flat_rows[keep_row], pa.int64()))
         ),
