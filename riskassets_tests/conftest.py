@@ -7,36 +7,31 @@ isolate by database.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
-import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-import dagster as dg
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from dagster_aws.s3 import S3Resource
 
-from riskassets.defs.resources import (
-    LandingResource,
-    MlflowResource,
-    WarehouseResource,
-)
-from riskassets.settings import Network
+from riskassets.defs.resources import WarehouseResource
 from riskassets.sot.landing import LocalLanding
-from riskassets.sot.layout import BatchRef
-
-NETWORK = Network("torus", 195, dt.date(2025, 8, 1))
-DAY1 = dt.date(2025, 8, 1)
+from riskassets_tests.helpers import (
+    AS_OF,
+    DAY1,
+    DEMO_DAYS,
+    NETWORK,
+    SCORED,
+    Demo,
+    failure_text,
+    free_port,
+    landing_resource,
+    mlflow_resources,
+    run_range,
+)
 
 
 @pytest.fixture(scope="session")
@@ -52,31 +47,6 @@ def database() -> str:
 @pytest.fixture
 def warehouse(chdb_url: str, database: str) -> WarehouseResource:
     return WarehouseResource(url=chdb_url, database=database)
-
-
-def materialize(assets, warehouse, root, partition="2025-08-01", *, last=None, selection=None):
-    """Dagster's own materialize over a partition or (with ``last``) a single-run range."""
-    tags = {}
-    if last:
-        tags = {
-            "dagster/asset_partition_range_start": partition,
-            "dagster/asset_partition_range_end": last,
-        }
-        partition = None
-    return dg.materialize(
-        assets,
-        partition_key=partition,
-        tags=tags,
-        selection=selection,
-        resources={"warehouse": warehouse, "landing": landing_resource(root)},
-        raise_on_error=False,
-    )
-
-
-def failure_text(result) -> str:
-    events = result.get_step_failure_events()
-    assert events, "the run was expected to fail"
-    return "\n".join(e.event_specific_data.error.to_string() for e in events)
 
 
 @pytest.fixture(scope="session")
@@ -95,63 +65,6 @@ def landing_dir(demo_landing: Path, tmp_path: Path) -> Path:
     root = tmp_path / "landing"
     shutil.copytree(demo_landing, root)
     return root
-
-
-def landing_resource(root: Path) -> LandingResource:
-    return LandingResource(url=str(root), s3=S3Resource())
-
-
-def batch_ref(day: dt.date = DAY1) -> BatchRef:
-    return BatchRef("torus", day, 195)
-
-
-def read_table(root: Path, batch: BatchRef, file: str) -> pa.Table:
-    return pq.read_table(root / batch.key(file))
-
-
-def rewrite_file(
-    root: Path, batch: BatchRef, file: str, table: pa.Table | bytes, fix_meta: bool = True
-) -> None:
-    """Replace one batch file; with ``fix_meta`` also its SHA-256 and count in META.json,
-    so that what fails is the content, not the checksum."""
-    if isinstance(table, pa.Table):
-        sink = io.BytesIO()
-        pq.write_table(table, sink)
-        data = sink.getvalue()
-    else:
-        data = table
-    (root / batch.key(file)).write_bytes(data)
-    if fix_meta:
-        meta_path = root / batch.meta_key
-        meta = json.loads(meta_path.read_text())
-        meta["sha256"][file] = hashlib.sha256(data).hexdigest()
-        if isinstance(table, pa.Table):
-            meta["counts"][file.removesuffix(".parquet")] = table.num_rows
-        meta_path.write_text(json.dumps(meta))
-
-
-def edit_meta(root: Path, batch: BatchRef, **changes) -> None:
-    meta_path = root / batch.meta_key
-    meta = json.loads(meta_path.read_text())
-    meta.update(changes)
-    meta_path.write_text(json.dumps(meta))
-
-
-def fingerprint(
-    client,
-    tables=("raw_alerts", "raw_features", "raw_clusters", "raw_money_flows", "raw_address_labels"),
-) -> dict:
-    """Row count and an order-independent hash of every row of each table."""
-    return {
-        t: client.query(f"SELECT count(), groupBitXor(cityHash64(*)) FROM {t}").result_rows[0]
-        for t in tables
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -193,72 +106,6 @@ def s3_env(moto_endpoint, monkeypatch):
     client = boto3.client("s3", endpoint_url=moto_endpoint)
     client.create_bucket(Bucket=bucket)
     return {"endpoint": moto_endpoint, "bucket": bucket, "client": client}
-
-
-def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RISKASSETS_", "DAGSTER_"))}
-    env.update(RISKASSETS_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), **extra)
-    (home / "dagster").mkdir(parents=True, exist_ok=True)
-    return env
-
-
-# --------------------------------------------------------------------------- the demo world
-
-DEMO_DAYS = 16
-AS_OF = DAY1 + dt.timedelta(days=13)  # the models of the session: trained as of day 14
-SCORED = (AS_OF + dt.timedelta(days=1), AS_OF + dt.timedelta(days=2))  # days 15 and 16
-
-
-@dataclass
-class Demo:
-    """Sixteen demo-scale days ingested with their features; the training set and the three
-    models as of day 14 (MLflow on SQLite); days 15 and 16 scored. Built once per session:
-    tests read it and write only under other dates or other databases."""
-
-    root: Path
-    warehouse: WarehouseResource
-    uri: str
-    resources: dict
-    assets: list
-    models: dg.ExecuteInProcessResult
-    scores: dg.ExecuteInProcessResult
-
-    @property
-    def client(self):
-        return self.warehouse.get_client()
-
-    @property
-    def mlflow(self):
-        """A client of the session's MLflow store (tracking and registry)."""
-        return self.resources["mlflow"].get_client()
-
-
-def mlflow_resources(uri: str, folder: Path) -> dict:
-    """The MLflow resource on a SQLite store in ``folder``."""
-    return {
-        "mlflow": MlflowResource(
-            tracking_uri=uri, artifact_location=(folder / "artifacts").as_uri()
-        )
-    }
-
-
-def run_range(assets, resources, first: dt.date, last: dt.date | None = None, selection=None):
-    """``dg.materialize`` of one partition or (with ``last``) a single-run range."""
-    tags, partition = {}, first.isoformat()
-    if last is not None:
-        tags = {
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        }
-        partition = None
-    return dg.materialize(
-        assets,
-        partition_key=partition,
-        tags=tags,
-        resources=resources,
-        selection=selection,
-        raise_on_error=False,
-    )
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from riskassets_tests.conftest import subprocess_env
+from riskassets_tests.helpers import subprocess_env
 from riskassets_tests.servers import BIN, WORKSPACE
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def test_validate_batch_is_a_dry_run(home, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from riskassets_tests.conftest import batch_ref, rewrite_file
+    from riskassets_tests.helpers import batch_ref, rewrite_file
 
     copy = tmp_path / "landing"
     shutil.copytree(root / "landing", copy)

@@ -20,7 +20,7 @@ import yaml
 
 from riskassets.demo import publish
 from riskassets.sot.landing import LocalLanding
-from riskassets_tests.conftest import DAY1, free_port, subprocess_env
+from riskassets_tests.helpers import DAY1, free_port, subprocess_env
 from riskassets_tests.servers import graphql, serve
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from riskassets.defs.sot.sensors import BATCH_TAG
 from riskassets.demo import publish
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import BatchRef
-from riskassets_tests.conftest import subprocess_env
+from riskassets_tests.helpers import subprocess_env
 from riskassets_tests.servers import BIN, WORKSPACE
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from polars.testing import assert_frame_equal
 from riskassets import warehouse as wh
 from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.sot.schema import BATCH_TABLES
-from riskassets_tests import conftest
-from riskassets_tests.conftest import (
+from riskassets_tests import helpers
+from riskassets_tests.helpers import (
     DAY1,
     NETWORK,
     batch_ref,
@@ -32,7 +32,7 @@ RAW = build_raw_sot_assets(NETWORK)
 
 
 def materialize(warehouse, root, partition="2025-08-01", *, selection=None, last=None):
-    return conftest.materialize([RAW], warehouse, root, partition, last=last, selection=selection)
+    return helpers.materialize([RAW], warehouse, root, partition, last=last, selection=selection)
 
 
 def day_counts(client, table: str) -> dict[dt.date, int]:
@@ -134,7 +134,7 @@ def test_a_failed_staging_insert_writes_nothing_and_leaves_no_staging_table(
     monkeypatch.setattr(wh, "stage_parquet", fail_on_money_flows)
     # A WarehouseError is transient and retried with backoff; one attempt is enough here.
     once = build_raw_sot_assets(NETWORK, retry=dg.RetryPolicy(max_retries=0))
-    result = conftest.materialize([once], warehouse, landing_dir, "2025-08-01")
+    result = helpers.materialize([once], warehouse, landing_dir, "2025-08-01")
 
     assert not result.success
     assert "staging raw_money_flows failed; nothing was written: disk full" in failure_text(result)

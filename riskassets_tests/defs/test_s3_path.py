@@ -14,7 +14,7 @@ from riskassets.defs.sot.sensors import build_batch_sensor
 from riskassets.demo import publish
 from riskassets.sot.landing import S3Landing, list_complete_batches
 from riskassets.sot.layout import UnsafeKeyError
-from riskassets_tests.conftest import DAY1, NETWORK, fingerprint
+from riskassets_tests.helpers import DAY1, NETWORK, fingerprint
 
 RAW = build_raw_sot_assets(NETWORK)
 SENSOR = build_batch_sensor(NETWORK, RAW)

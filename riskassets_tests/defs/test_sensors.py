@@ -20,7 +20,7 @@ from riskassets.defs.sot.assets import build_raw_sot_assets
 from riskassets.defs.sot.sensors import ATTEMPT_TAG, BATCH_TAG, DIGEST_TAG, build_batch_sensor
 from riskassets.sot.discovery import RetryRules
 from riskassets.sot.landing import LocalLanding
-from riskassets_tests.conftest import (
+from riskassets_tests.helpers import (
     NETWORK,
     batch_ref,
     fingerprint,

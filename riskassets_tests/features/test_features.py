@@ -16,7 +16,7 @@ from riskassets.features import build, spec
 from riskassets.features.spec import ALERT_SCHEMA_HASH
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import labels_key
-from riskassets_tests.conftest import (
+from riskassets_tests.helpers import (
     DAY1,
     NETWORK,
     batch_ref,

@@ -17,7 +17,7 @@ from riskassets.features import build
 from riskassets.features.spec import ALERT_FEATURES, CLUSTER_FEATURES
 from riskassets.scoring import reasons, score
 from riskassets.training import models, registry
-from riskassets_tests.conftest import AS_OF, NETWORK, SCORED, failure_text, fingerprint, run_range
+from riskassets_tests.helpers import AS_OF, NETWORK, SCORED, failure_text, fingerprint, run_range
 
 pytestmark = pytest.mark.slow
 SCORE_TABLES = ("alert_scores", "alert_rankings", "cluster_scores")

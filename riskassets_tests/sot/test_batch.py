@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from riskassets.sot.batch import read_batch
 from riskassets.sot.landing import LocalLanding
 from riskassets.sot.layout import labels_key
-from riskassets_tests.conftest import DAY1, batch_ref, edit_meta
+from riskassets_tests.helpers import DAY1, batch_ref, edit_meta
 
 END_OF_DAY1 = int(dt.datetime(2025, 8, 2, tzinfo=dt.UTC).timestamp() * 1000)
 

@@ -19,7 +19,7 @@ from riskassets.training.dataset import (
     leakage_check,
     window,
 )
-from riskassets_tests.conftest import DAY1, NETWORK, failure_text, fingerprint, materialize
+from riskassets_tests.helpers import DAY1, NETWORK, failure_text, fingerprint, materialize
 
 CONFIG = SplitConfig(train_days=3, test_days=1, min_positives=1, min_negatives=1)
 RAW = build_raw_sot_assets(NETWORK)

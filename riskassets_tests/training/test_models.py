@@ -15,7 +15,7 @@ from riskassets.evaluation import metrics as m
 from riskassets.training import calibration, models, pipeline, registry, reports
 from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
 from riskassets.training.dataset import TrainingSet, write_training_set
-from riskassets_tests.conftest import AS_OF, failure_text, run_range
+from riskassets_tests.helpers import AS_OF, failure_text, run_range
 
 pytestmark = pytest.mark.slow
 MODEL_NAMES = ("alert_scorer", "alert_ranker", "cluster_scorer")
@@ -265,7 +265,7 @@ def test_a_calibration_slice_with_one_class_keeps_the_model_probabilities(demo, 
 def test_a_cluster_shortage_never_blocks_the_alert_models(demo, tmp_path):
     """No unseen test cluster: the cluster model is skipped (WARN, champion stays) while the
     alert models train and promote in the same run, which succeeds."""
-    from riskassets_tests.conftest import mlflow_resources
+    from riskassets_tests.helpers import mlflow_resources
 
     as_of = AS_OF + dt.timedelta(days=64)
     store_variant(
