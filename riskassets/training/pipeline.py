@@ -187,7 +187,7 @@ def train_and_gate(
     """The whole life of one model version (see the module's docstring), logged and
     registered where ``tracking`` says."""
     started = time.perf_counter()
-    spec = models.MODELS[request.model]
+    spec, mlf = models.MODELS[request.model], tracking.client
     train, test = load_training_rows(client, request.network, request.as_of, spec)
     counts = class_counts(pl.concat([train, test], rechunk=False))
     short = gate.short_data(
@@ -232,7 +232,7 @@ def train_and_gate(
         "model": models.predict(heldout, test, spec, heldout_map),
         "baseline": heuristic_score(spec.name, test),
     }
-    champion_scores, champion_label, champion_note = _champion(tracking.client, request, spec, test)
+    champion_scores, champion_label, champion_note = _champion(mlf, request, spec, test)
     if champion_scores is not None:
         scores["champion"] = champion_scores
     scores |= _truth(request, spec, test)
@@ -274,7 +274,6 @@ def train_and_gate(
             unseen_by_trees["label"].to_numpy(),
         )
     digest = registry.fingerprint(final, final_map)
-    mlf = tracking.client
     existing = registry.version_with_fingerprint(mlf, request.network, spec.name, digest)
     result = TrainedModel(
         spec,
