@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 import pytest
 
 from riskassets.components import NetworkComponent, build_definitions
@@ -119,7 +120,7 @@ def test_a_network_is_a_folder(tmp_path):
 
 
 def test_the_network_component_rejects_unknown_attributes():
-    with pytest.raises(Exception, match="window_dayz"):
+    with pytest.raises(pydantic.ValidationError, match="window_dayz"):
         NetworkComponent.resolve_from_model(
             NetworkComponent.model()(name="torus", window_dayz=7, first_date="2025-08-01")
         )

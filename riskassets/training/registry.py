@@ -142,12 +142,6 @@ def _load_dict(mlf: MlflowClient, run_id: str, name: str, folder: str) -> dict:
     return json.loads(Path(mlf.download_artifacts(run_id, name, folder)).read_text())
 
 
-def load_text(mlf: MlflowClient, run_id: str, name: str) -> str:
-    """A text artifact of a run (the held-out fit, the evaluation)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        return Path(mlf.download_artifacts(run_id, name, tmp)).read_text()
-
-
 def champion(
     mlf: MlflowClient, network: str, model: str
 ) -> tuple[Any, xgb.Booster, calibration.Calibration] | None:

@@ -4,6 +4,7 @@ the refit, calibration, reruns, and the gate's refusals on constructed training 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 import mlflow
@@ -91,7 +92,7 @@ def test_models_are_tracked_registered_and_gated(demo):
     assert not mlflow.tracking.is_tracking_uri_set()
 
 
-def test_the_promoted_artefact_is_refit_on_every_labelled_date(demo):
+def test_the_promoted_artefact_is_refit_on_every_labelled_date(demo, tmp_path):
     """Its trees learn from the test dates too, with the held-out fit's rounds; its recorded
     metrics are the held-out fit's."""
     train, test = rows(demo, "alert_scorer")
@@ -101,7 +102,9 @@ def test_the_promoted_artefact_is_refit_on_every_labelled_date(demo):
     assert int(run.data.params["refit_rows"]) == train.height + test.height
     booster, _, _ = registry.load_version(demo.mlflow, name, version.version, version.run_id)
     assert booster.num_boosted_rounds() == int(run.data.params["rounds"])
-    heldout = registry.load_text(demo.mlflow, version.run_id, registry.HELDOUT_FILE)
+    heldout = Path(
+        demo.mlflow.download_artifacts(version.run_id, registry.HELDOUT_FILE, str(tmp_path))
+    ).read_text()
     assert bytes(booster.save_raw("json")).decode() != heldout
     # The logged test metric is the held-out fit's on the test rows, not the refit's.
     spec = models.MODELS["alert_scorer"]
