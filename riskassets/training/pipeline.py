@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 
 from riskassets import warehouse
 from riskassets.evaluation import metrics as m
+from riskassets.evaluation.heuristic import heuristic_score
 from riskassets.features.build import require_partitions
 from riskassets.scoring import drift
 from riskassets.training import calibration, gate, models, registry
@@ -110,16 +111,6 @@ def load_training_rows(client: Client, network: str, as_of: dt.date, spec: model
     if not (test["split"] == "test").all() or not (train["split"] == "train").all():
         raise ValueError(f"the stored training set of {as_of} is not ordered by split")
     return train, test
-
-
-def heuristic_score(model: str, frame: pl.DataFrame) -> np.ndarray:
-    """The analysts' heuristic: severity first, then confidence × log volume (alerts), or the
-    highest severity in the cluster, confidence breaking ties (clusters)."""
-    if model == "cluster_scorer":
-        return frame["severity_max_ord"].to_numpy() * 10.0 + frame["confidence_avg"].to_numpy()
-    return frame["severity_ord"].to_numpy().astype(np.float64) * 1_000.0 + frame[
-        "alert_confidence"
-    ].to_numpy() * np.log1p(frame["volume_usd"].to_numpy())
 
 
 def score_metrics(
