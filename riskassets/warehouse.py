@@ -113,6 +113,8 @@ REBUILDABLE = {
     "cluster_features",
     "training_alerts",
     "training_clusters",
+    "training_labels",
+    "training_origins",
     "alert_scores",
     "alert_rankings",
     "cluster_scores",
@@ -120,6 +122,7 @@ REBUILDABLE = {
     "model_versions",
 }
 _CREATED = re.compile(r"CREATE\s+(TABLE|(?:OR\s+REPLACE\s+)?VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)")
+_ALTERED = re.compile(r"ALTER\s+TABLE\s+(\w+)")
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,10 @@ def apply_ddl(client: Client) -> None:
     again only when that changed. A changed rebuildable table is dropped and created anew
     (its partitions are forgotten: materialise them again); a changed raw table stops here
     with an error, since its rows cannot be rebuilt and need a migration of their own.
+
+    A change in place is an ALTER file of its own, sorted after its table's (it must be
+    idempotent); it runs again whenever its table is created anew here, since a rebuilt table
+    has the shape of its CREATE statement only.
     """
     statements = ddl_statements()
     client.command(statements[0][1])  # schema_migrations itself
@@ -339,12 +346,14 @@ def apply_ddl(client: Client) -> None:
             "SELECT name, argMax(digest, applied_at) FROM schema_migrations GROUP BY name"
         ).result_rows
     )
+    created_here: set[str] = set()
     for name, text in statements[1:]:
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        if applied.get(name) == digest:
-            continue
         created = _CREATED.search(text)  # None: an ALTER, applied once, idempotent
-        kind, obj = created.groups() if created else ("ALTER", "")
+        altered = _ALTERED.search(text)
+        kind, obj = created.groups() if created else ("ALTER", altered.group(1) if altered else "")
+        if applied.get(name) == digest and not (kind == "ALTER" and obj in created_here):
+            continue
         exists = kind == "TABLE" and client.command(
             f"EXISTS TABLE {identifier(obj)}"
         )  # the identifier comes from the package's own DDL
@@ -357,6 +366,8 @@ def apply_ddl(client: Client) -> None:
                 "be rebuilt from elsewhere, so it needs a migration of its own"
             )
         client.command(text)
+        if kind == "TABLE":
+            created_here.add(obj)
         client.command(
             "INSERT INTO schema_migrations VALUES ({name:String}, {digest:String}, now64(3))",
             parameters={"name": name, "digest": digest},

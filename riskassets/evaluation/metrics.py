@@ -194,26 +194,33 @@ def paired_bootstrap(
     rows: int,
     *,
     strata: np.ndarray | None = None,
+    clusters: np.ndarray | None = None,
     resamples: int = 1000,
     seed: int = 7,
 ) -> Interval:
     """The difference a − b of two metrics on the same resampled rows.
 
     ``a(weight)`` and ``b(weight)`` score two models' predictions of the same ``rows`` rows
-    under row weights (the counts of a resample; None: every row once). Rows are drawn with
-    replacement within each stratum (each day's queue for the ranker), so both models always
-    see the same resample.
+    under row weights (the counts of a resample; None: every row once). Within each stratum
+    (each day's queue for the ranker) whole clusters are drawn with replacement — the rows of
+    one address together, since labels belong to addresses and one address raises many
+    alerts (None: every row is its own cluster) — so both models always see the same resample.
     """
     generator = np.random.default_rng(seed)
     strata = np.zeros(rows, np.int64) if strata is None else np.asarray(strata)
-    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    clusters = np.arange(rows) if clusters is None else np.asarray(clusters)
+    # Per stratum: each row's cluster, numbered 0… within the stratum.
+    groups = []
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        _, which = np.unique(clusters[members], return_inverse=True)
+        groups.append((members, which, int(which.max()) + 1))
     diffs = np.empty(resamples)
+    weight = np.zeros(rows)
     for i in range(resamples):
-        weight = np.zeros(rows)
-        for members in groups:
-            weight[members] = np.bincount(
-                generator.integers(0, len(members), len(members)), minlength=len(members)
-            )
+        for members, which, n in groups:
+            drawn = np.bincount(generator.integers(0, n, n), minlength=n)
+            weight[members] = drawn[which]
         diffs[i] = a(weight) - b(weight)
     finite = diffs[np.isfinite(diffs)]
     estimate = a(None) - b(None)

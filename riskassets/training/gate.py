@@ -1,10 +1,14 @@
-"""The promotion gate: a decision on the unseen test rows that ignores noise. No Dagster, no
-MLflow.
+"""The promotion gate: a decision on the backtest's unseen rows that ignores noise. No Dagster,
+no MLflow.
 
-A new version becomes champion only when, on the *same* unseen test rows, a seeded paired
-bootstrap shows its primary metric above the baseline's (the interval's lower bound above 0)
-and not below the champion's beyond the tolerance; its ROC AUC is not below the baseline's;
-its predictions are not constant; and (binary models) its test ECE is within the bound.
+Every comparison is on rows whose labels no compared model was fitted on (modeling.md,
+"Gate"): the candidate recipe's out-of-origin predictions against the baseline on the pooled
+backtest, and against the champion on the origins after the champion's cut-off, when there
+are any. A seeded bootstrap that resamples addresses (the ranker: addresses within days) must
+show the primary metric above the baseline's (the interval's lower bound above 0) and not
+below the champion's beyond the tolerance; ROC AUC not below the baseline's; predictions not
+constant; (binary models) the cross-fitted calibration error within its bound. Too few unseen
+positives or negatives to judge: unvalidated, never promoted.
 """
 
 from __future__ import annotations
@@ -17,12 +21,17 @@ import numpy as np
 from riskassets.evaluation.metrics import DailyRanked, Interval, Ranked, paired_bootstrap
 from riskassets.training.config import GateConfig
 
-PROMOTED, NOT_PROMOTED, SKIPPED = "promoted", "not promoted", "skipped"
+PROMOTED, NOT_PROMOTED, UNVALIDATED, SKIPPED = (
+    "promoted",
+    "not promoted",
+    "unvalidated",
+    "skipped",
+)
 
 
 @dataclass
 class GateDecision:
-    status: str  # PROMOTED, NOT_PROMOTED or SKIPPED
+    status: str  # PROMOTED, NOT_PROMOTED, UNVALIDATED (registered, too little evidence) or SKIPPED
     reasons: list[str]
     numbers: dict[str, float] = field(default_factory=dict)
     # ERROR: the model is unfit (constant, surely below the baseline, miscalibrated): the run
@@ -39,6 +48,7 @@ class GateDecision:
         verdict = {
             PROMOTED: "promoted to champion",
             NOT_PROMOTED: "not promoted",
+            UNVALIDATED: "registered unvalidated, not promoted",
             SKIPPED: "skipped",
         }[self.status]
         return f"{verdict}: " + "; ".join(self.reasons)
@@ -46,20 +56,47 @@ class GateDecision:
 
 @dataclass(frozen=True)
 class GateRows:
-    """The unseen test rows and every contender's scores on them."""
+    """The backtest's unseen rows and every contender's scores on them."""
 
     label: np.ndarray
     day: np.ndarray  # processing dates: the ranker's queues, the bootstrap's strata
+    address: np.ndarray  # the bootstrap's clusters (a cluster's own id for cluster rows)
     model: np.ndarray
     baseline: np.ndarray
+    # The champion's scores of the rows after its cut-off (``champion_rows``), or None.
     champion: np.ndarray | None = None
-    champion_label: str = ""  # "version 3", for the reasons
+    champion_rows: np.ndarray | None = None  # boolean mask of the rows it is compared on
+    champion_label: str = ""  # "version 3, as of …", for the reasons
 
 
-def _primary(ranking: bool, rows: GateRows) -> Callable[[np.ndarray], Callable]:
+def _primary(ranking: bool, label: np.ndarray, day: np.ndarray) -> Callable[[np.ndarray], Callable]:
     if ranking:
-        return lambda score: DailyRanked(rows.day, rows.label, score).ndcg
-    return lambda score: Ranked(rows.label, score).average_precision
+        return lambda score: DailyRanked(day, label, score).ndcg
+    return lambda score: Ranked(label, score).average_precision
+
+
+def _clusters(ranking: bool, day: np.ndarray, address: np.ndarray) -> tuple:
+    """Strata and clusters of the bootstrap: addresses within days for the ranker (each day's
+    queue keeps its size), addresses for the scorers."""
+    _, clusters = np.unique(address, return_inverse=True)
+    strata = np.unique(day, return_inverse=True)[1] if ranking else None
+    return strata, clusters
+
+
+def interval(
+    primary_metric: Callable, other: Callable | None, ranking: bool, day, address, config, offset
+) -> Interval:
+    """The address-level bootstrap interval of a metric (``other`` None) or of a difference."""
+    strata, clusters = _clusters(ranking, day, address)
+    return paired_bootstrap(
+        primary_metric,
+        other or (lambda weight: 0.0),
+        len(day),
+        strata=strata,
+        clusters=clusters,
+        resamples=config.resamples,
+        seed=config.seed + offset,
+    )
 
 
 def decide(
@@ -71,35 +108,41 @@ def decide(
     champion_note: str = "",
 ) -> GateDecision:
     """The gate's decision, its reasons and its numbers (intervals included). ``ece`` is the
-    test rows' calibration error beyond chance (binary models)."""
-    metric = _primary(ranking, rows)
-    model_metric, baseline_metric = metric(rows.model), metric(rows.baseline)
-    strata = np.unique(rows.day, return_inverse=True)[1] if ranking else None
-
-    def compare(other: np.ndarray, seed_offset: int) -> Interval:
-        return paired_bootstrap(
-            model_metric,
-            metric(other),
-            len(rows.label),
-            strata=strata,
-            resamples=config.resamples,
-            seed=config.seed + seed_offset,
+    cross-fitted calibration error beyond chance on the same rows (binary models)."""
+    positives = int(np.sum(rows.label))
+    negatives = len(rows.label) - positives
+    numbers: dict[str, float] = {"unseen_rows": len(rows.label), "unseen_positives": positives}
+    evidence = f"{len(rows.label)} unseen backtest rows, {positives} positive"
+    short = short_data(
+        {"the backtest's unseen rows": (positives, negatives)},
+        (config.min_positives, config.min_negatives),
+    )
+    if short:
+        return GateDecision(
+            UNVALIDATED,
+            [f"too little evidence to judge: {short[0]}", evidence],
+            numbers,
         )
+    metric = _primary(ranking, rows.label, rows.day)
+    model_metric, baseline_metric = metric(rows.model), metric(rows.baseline)
+
+    def bootstrap(a: Callable, b: Callable | None, offset: int, mask=None) -> Interval:
+        chosen = np.ones(len(rows.label), bool) if mask is None else mask
+        return interval(a, b, ranking, rows.day[chosen], rows.address[chosen], config, offset)
 
     reasons: list[str] = []
     error = warn = False
-    positives = int(np.sum(rows.label))
-    numbers: dict[str, float] = {
-        "unseen_rows": len(rows.label),
-        "unseen_positives": positives,
+    backtest = bootstrap(model_metric, None, 2)
+    vs_baseline = bootstrap(model_metric, baseline_metric, 0)
+    numbers |= {
         f"model_{primary}": model_metric(None),
         f"baseline_{primary}": baseline_metric(None),
-    }
-    vs_baseline = compare(rows.baseline, 0)
-    numbers |= {
+        f"backtest_{primary}_low": backtest.low,
+        f"backtest_{primary}_high": backtest.high,
         f"vs_baseline_{primary}": vs_baseline.estimate,
         f"vs_baseline_{primary}_low": vs_baseline.low,
         f"vs_baseline_{primary}_high": vs_baseline.high,
+        "addresses": len(np.unique(rows.address)),
     }
     if not np.isfinite(vs_baseline.estimate) or vs_baseline.high < 0:
         error = True
@@ -122,23 +165,30 @@ def decide(
         warn = True
         reasons.append(f"ROC AUC {model_auc:.4f} below the baseline's {baseline_auc:.4f}")
 
-    if rows.champion is not None:
-        vs_champion = compare(rows.champion, 1)
+    compared = rows.champion_rows
+    if rows.champion is not None and compared is not None and compared.any():
+        label, day = rows.label[compared], rows.day[compared]
+        on_window = _primary(ranking, label, day)
+        champion_metric = on_window(rows.champion)
+        vs_champion = bootstrap(on_window(rows.model[compared]), champion_metric, 1, compared)
         numbers |= {
-            f"champion_{primary}": metric(rows.champion)(None),
+            "champion_rows": int(compared.sum()),
+            f"champion_{primary}": champion_metric(None),
             f"vs_champion_{primary}": vs_champion.estimate,
             f"vs_champion_{primary}_low": vs_champion.low,
             f"vs_champion_{primary}_high": vs_champion.high,
         }
+        where = f"on {int(compared.sum())} rows after its cut-off"
         if not vs_champion.low >= -config.tolerance:
             warn = True
             reasons.append(
                 f"may be worse than the champion ({rows.champion_label}) beyond the tolerance "
-                f"{config.tolerance}: {vs_champion.describe()}"
+                f"{config.tolerance} {where}: {vs_champion.describe()}"
             )
         else:
             reasons.append(
-                f"not worse than the champion ({rows.champion_label}): {vs_champion.describe()}"
+                f"not worse than the champion ({rows.champion_label}) {where}: "
+                f"{vs_champion.describe()}"
             )
     else:
         reasons.append(champion_note or "no champion yet")
@@ -149,14 +199,15 @@ def decide(
         error = True
         reasons.append(f"predictions are constant (std {spread:.2e})")
     if ece is not None:
-        numbers["test_ece_excess"] = ece
+        numbers["backtest_ece_excess"] = ece
         if not ece <= config.max_ece:
             error = True
             reasons.append(
-                f"test calibration error {ece:.4f} beyond chance, above the bound {config.max_ece}"
+                f"backtest calibration error {ece:.4f} beyond chance, above the bound "
+                f"{config.max_ece}"
             )
     status = NOT_PROMOTED if error or warn else PROMOTED
-    reasons.append(f"{len(rows.label)} unseen test rows, {positives} positive")
+    reasons.append(evidence)
     return GateDecision(status, reasons, numbers, severe=error)
 
 

@@ -3,18 +3,15 @@
 Same training set and config → the same model (fixed seeds, fixed thread count, the rows in
 a fixed order).
 
-Each model is fitted twice (modeling.md, "Training set and splits"):
-
-- the *held-out* fit trains on the train dates, with early stopping on the last
-  ``validation_days`` of them; it is what the test metrics describe, and its number of
-  boosting rounds is kept;
-- the *refit* trains on every labelled date up to the as-of date, test dates included, with
-  that number of rounds: the model that scores the next days learns from the latest labels.
+One recipe for every fit (modeling.md, "The served model is the evaluated recipe"): the
+labelled rows of the ``train_days`` dates up to a cut-off, at most ``max_fit_rows`` of them,
+for a number of boosting rounds. At a backtest origin the rounds come from early stopping on
+the window's last ``validation_days`` dates (fitted on the dates before them), and the
+origin's model is then fitted on the whole window with those rounds; the served version is
+fitted on the whole window up to D with the origins' median rounds.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -26,7 +23,16 @@ from riskassets.training.calibration import Calibration
 from riskassets.training.config import XGBConfig
 from riskassets.training.specs import MODELS, ModelSpec
 
-__all__ = ["MODELS", "ModelSpec", "dmatrix", "margin", "matrix", "predict", "refit"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "dmatrix",
+    "early_stopping_rounds",
+    "margin",
+    "matrix",
+    "predict",
+    "refit",
+]
 
 
 def require_features(frame: pl.DataFrame, features: tuple[str, ...]) -> None:
@@ -135,32 +141,19 @@ def capped(frame: pl.DataFrame, spec: ModelSpec, max_rows: int) -> pl.DataFrame:
     )
 
 
-@dataclass(frozen=True)
-class HeldOut:
-    """The held-out fit, the rows it trained on, the validation slice it stopped on (rows the
-    trees did not train on) and its binned matrix (the refit bins its rows with the same cut
-    points, which saves sketching the quantiles again)."""
-
-    booster: xgb.Booster
-    fit: pl.DataFrame
-    validation: pl.DataFrame
-    bins: xgb.QuantileDMatrix
-
-
-def train_heldout(spec: ModelSpec, train_frame: pl.DataFrame, config: XGBConfig) -> HeldOut:
-    """The held-out fit on the train dates, early-stopped on their last dates."""
-    fit, valid = split_validation(ordered(train_frame, spec), config.validation_days)
-    fit = capped(fit, spec, config.max_fit_rows)
-    fit_matrix = dmatrix(fit, spec)
+def early_stopping_rounds(spec: ModelSpec, rows: pl.DataFrame, config: XGBConfig) -> int:
+    """The rounds that early stopping on the last ``validation_days`` dates of ``rows``
+    chooses for a fit on the dates before them."""
+    fit, valid = split_validation(ordered(rows, spec), config.validation_days)
     booster = xgb.train(
         config.params(spec.objective, spec.eval_metric),
-        fit_matrix,
+        dmatrix(capped(fit, spec, config.max_fit_rows), spec),
         num_boost_round=config.num_boost_round,
         evals=[(evaluation_dmatrix(valid, spec), "validation")],
         early_stopping_rounds=config.early_stopping_rounds,
         verbose_eval=False,
     )
-    return HeldOut(booster, fit, valid, fit_matrix)
+    return rounds(booster)
 
 
 def rounds(booster: xgb.Booster) -> int:
@@ -176,9 +169,8 @@ def refit(
     features: tuple[str, ...] | None = None,
     bins: xgb.QuantileDMatrix | None = None,
 ) -> xgb.Booster:
-    """A fixed number of rounds on every row of ``frame`` (at most ``max_fit_rows``): the
-    model that is promoted (every labelled date, the held-out fit's rounds and bins), or an
-    ablation's fit (fewer features)."""
+    """A fixed number of rounds on every row of ``frame`` (at most ``max_fit_rows``): an
+    origin's or the served fit, or an ablation's (fewer features)."""
     rows = capped(ordered(frame, spec), spec, config.max_fit_rows)
     return xgb.train(
         config.params(spec.objective, spec.eval_metric),

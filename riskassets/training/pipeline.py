@@ -1,10 +1,13 @@
-"""Train, evaluate, log and gate one model as of a date. No Dagster here.
+"""Backtest, calibrate, gate, log and register one model version as of a date. No Dagster.
 
-The life of one version (modeling.md): the held-out fit on the train dates (early stopping,
-a Platt map on its validation dates), evaluated on the test dates split into unseen, seen and
-all rows beside the baseline, the champion and (demo data only) the truth; the gate decides
-on the unseen rows; then the refit on every labelled date up to D, with the held-out fit's
-rounds, is what is registered and promoted. Its recorded metrics are the held-out fit's.
+The life of one version (modeling.md, "Evaluation: backtests" and "The served model is the
+evaluated recipe"): at each backtest origin T the recipe is fitted on the ``train_days``
+dates up to T with the labels known at T (rounds from early stopping on the window's last
+dates, then the whole window) and predicts the alerts of (T, T + H]; the unseen ones
+(address unlabelled at T) with the labels known at D are the evidence. The served version is
+the same recipe at D with the origins' median rounds; its calibration map is chosen and
+fitted on the pooled out-of-origin margins, and every figure reported — metrics, intervals,
+calibration — is of out-of-origin predictions of that recipe and that map.
 """
 
 from __future__ import annotations
@@ -27,9 +30,17 @@ from riskassets.features.build import require_partitions
 from riskassets.scoring import drift
 from riskassets.training import calibration, gate, models, registry
 from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
-from riskassets.training.dataset import class_counts
+from riskassets.training.dataset import (
+    Origin,
+    TrainingSet,
+    date_slice,
+    fit_rows,
+    label_delays,
+    plan,
+    test_rows,
+)
 
-SUBSETS = ("unseen", "seen", "all")
+SUBSETS = ("unseen", "labelled_before")
 CONTENDERS = ("model", "baseline", "champion", "truth_day", "truth_history")
 
 
@@ -40,12 +51,13 @@ class TrainRequest:
     model: str
     xgb: XGBConfig
     gate: GateConfig
-    split: SplitConfig  # the minimum positives and negatives a model needs
+    split: SplitConfig  # the window, the origins and the minimum rows a fit needs
+    first_partition: dt.date  # no origin's window reaches before it
     tags: dict[str, str] = field(default_factory=dict)
-    # The demo generator's hidden truth of the test alerts (alert_id, p_day, p_history):
-    # the ceiling beside each metric. None on real data.
+    # The demo generator's hidden truth of the backtest's test alerts (alert_id, p_day,
+    # p_history): the ceiling beside each metric. None on real data.
     truth: pl.DataFrame | None = None
-    ablation: bool = True  # also fit without each feature group (a few fits more)
+    ablation: bool = True  # also fit without each feature group (a few small fits more)
     description: str = ""  # the registered model's description in MLflow
 
 
@@ -54,11 +66,11 @@ class TrainedModel:
     spec: models.ModelSpec
     as_of: dt.date
     decision: gate.GateDecision
-    evaluation: dict  # per subset: rows, positives, metrics {name: {contender: value}}
+    evaluation: dict  # the backtest: protocol, origins, pooled metrics, calibration, …
     version: Any = None  # the MLflow model version; None when the model was skipped
     calibration: calibration.Calibration | None = None
-    train_rows: int = 0
-    test_rows: int = 0
+    train_rows: int = 0  # the served fit's labelled rows
+    test_rows: int = 0  # the backtest's unseen labelled rows, pooled
     rounds: int = 0
     seconds: float = 0.0
     reused: bool = False  # identical to a registered version: nothing new was registered
@@ -82,9 +94,17 @@ class TrainedModel:
         return f"{name}: registered version {self.version.version}, {self.decision.summary}"
 
 
-def load_training_rows(client: Client, network: str, as_of: dt.date, spec: models.ModelSpec):
-    """(train, test) of the stored training set as of ``as_of`` (error if it is missing)."""
-    table = "training_alerts" if spec.entity == "alerts" else "training_clusters"
+def load_training_set(
+    client: Client,
+    network: str,
+    as_of: dt.date,
+    first_partition: dt.date,
+    split: SplitConfig,
+    entity: str,
+) -> TrainingSet:
+    """The stored training set as of ``as_of`` (the entity's rows, the labels, the origins'
+    counts); an error naming the command when it is missing or was built with other origins."""
+    table = "training_alerts" if entity == "alerts" else "training_clusters"
     require_partitions(
         client,
         network,
@@ -96,21 +116,30 @@ def load_training_rows(client: Client, network: str, as_of: dt.date, spec: model
             f"--partition {as_of}"
         ),
     )
-    # Ordered by split, date and key: the test rows first ("test" < "train"), so train and
-    # test are two zero-copy slices of the engine's batches (training sets run to millions
-    # of rows × hundreds of features).
-    frame = warehouse.query_frame(
-        client,
-        f"training/stored_{spec.entity}",
-        rechunk=False,
-        network=network,
-        as_of_date=as_of,
+    params = {"network": network, "as_of_date": as_of}
+    # Ordered by date and key: each fit's and each test's rows are zero-copy slices of the
+    # engine's batches (training sets run to millions of rows × hundreds of features).
+    rows = warehouse.query_frame(client, f"training/stored_{entity}", rechunk=False, **params)
+    labels = warehouse.query_frame(client, "training/stored_labels", **params)
+    origins = warehouse.query_frame(client, "training/stored_origins", **params)
+    the_plan = plan(as_of, first_partition, split)
+    stored = sorted(set(origins["origin"].to_list())) if origins.height else []
+    expected = sorted(o.date for o in the_plan.origins)
+    if stored != expected and not (not expected and not stored):
+        raise ValueError(
+            f"the training set of {as_of} holds origins {stored}, the settings ask for "
+            f"{expected}: rebuild it (dagster asset materialize -m riskassets.definitions "
+            f"--select '{network}/training_set' --partition {as_of})"
+        )
+    empty = rows.clear()
+    return TrainingSet(
+        as_of,
+        the_plan,
+        rows if entity == "alerts" else empty,
+        rows if entity == "clusters" else empty,
+        labels,
+        origins,
     )
-    tests = int((frame["split"] == "test").sum())
-    train, test = frame.slice(tests), frame.slice(0, tests)
-    if not (test["split"] == "test").all() or not (train["split"] == "train").all():
-        raise ValueError(f"the stored training set of {as_of} is not ordered by split")
-    return train, test
 
 
 def score_metrics(
@@ -122,54 +151,171 @@ def score_metrics(
     return m.binary_metrics(y, score, probability=probability)
 
 
-def evaluate(spec: models.ModelSpec, test: pl.DataFrame, scores: dict[str, np.ndarray]) -> dict:
-    """Every contender's metrics on the unseen, seen and all test rows, with counts."""
-    masks = {
-        "unseen": (test["seen"] == 0).to_numpy(),
-        "seen": (test["seen"] == 1).to_numpy(),
-        "all": np.ones(test.height, bool),
-    }
-    report = {}
-    for subset, mask in masks.items():
-        rows = test.filter(pl.Series(mask))
-        table: dict[str, dict[str, float | None]] = {}
-        for who, score in scores.items():
-            probability = who != "baseline"
-            values = score_metrics(spec, rows, score[mask], probability) if rows.height else {}
-            for metric, value in values.items():
-                table.setdefault(metric, {})[who] = None if np.isnan(value) else float(value)
-        report[subset] = {
-            "rows": rows.height,
-            "positives": int(rows["label"].sum() or 0),
-            "metrics": table,
-        }
-    return report
+def metric_table(spec: models.ModelSpec, rows: pl.DataFrame, scores: dict[str, np.ndarray]) -> dict:
+    """Every contender's metrics on ``rows``, with the counts."""
+    table: dict[str, dict[str, float | None]] = {}
+    for who, score in scores.items():
+        probability = who != "baseline"
+        values = score_metrics(spec, rows, score, probability) if rows.height else {}
+        for metric, value in values.items():
+            table.setdefault(metric, {})[who] = None if np.isnan(value) else float(value)
+    return {"rows": rows.height, "positives": int(rows["label"].sum() or 0), "metrics": table}
 
 
-def _champion(mlf: MlflowClient, request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame):
-    """The champion's scores of the test rows, its label, or why it is not compared."""
+@dataclass
+class OriginFit:
+    """One origin of the backtest: its fit's size and rounds, and its test rows (labelled as
+    known at D) with the origin model's margins."""
+
+    origin: Origin
+    fit_rows: int
+    fit_positives: int
+    rounds: int
+    test: pl.DataFrame  # with unseen (0/1), margin and origin
+    fit_frame: pl.DataFrame | None = None  # the newest origin's fit rows (for the ablation)
+
+
+def backtest(
+    ts: TrainingSet, spec: models.ModelSpec, request: TrainRequest, log: list[str]
+) -> list[OriginFit]:
+    """The recipe fitted at every origin and its margins of the origin's test rows; an origin
+    whose fit is short is left out, and the reason logged."""
+    fits = []
+    for origin in ts.plan.origins:
+        rows = fit_rows(ts, spec.entity, origin.fit_start, origin.date, origin.date)
+        positives = int(rows["label"].sum() or 0)
+        short = gate.short_data(
+            {f"the fit of origin {origin.date}": (positives, rows.height - positives)},
+            (request.split.min_positives, request.split.min_negatives),
+        )
+        if short:
+            log.append(f"origin {origin.date} skipped: {short[0]}")
+            continue
+        n_rounds = models.early_stopping_rounds(spec, rows, request.xgb)
+        booster = models.refit(spec, rows, request.xgb, n_rounds)
+        test = test_rows(ts, spec.entity, origin)
+        margin = models.margin(booster, test, spec.features).astype(np.float64)
+        fits.append(
+            OriginFit(
+                origin,
+                rows.height,
+                positives,
+                n_rounds,
+                test.with_columns(pl.Series("margin", margin), pl.lit(origin.date).alias("origin")),
+                None if fits else rows,
+            )
+        )
+    return fits
+
+
+def _folds(pooled: pl.DataFrame, spec: models.ModelSpec) -> np.ndarray:
+    """Cross-fitting folds of the calibration map: one per origin, or (one origin) two halves
+    of the addresses (clusters), so that a fold's rows never share an address with the rows
+    its map was fitted on."""
+    origins = pooled["origin"].to_numpy()
+    if len(np.unique(origins)) >= 2:
+        return np.unique(origins, return_inverse=True)[1]
+    unit = "address" if spec.entity == "alerts" else spec.key
+    return (pooled[unit].hash(seed=7) % 2).to_numpy().astype(np.int64)
+
+
+def _bootstrap_units(pooled: pl.DataFrame, spec: models.ModelSpec) -> np.ndarray:
+    """What one bootstrap draw takes whole: an address (alerts), a cluster id (clusters)."""
+    return pooled["address" if spec.entity == "alerts" else spec.key].to_numpy()
+
+
+def _champion(
+    mlf: MlflowClient, request: TrainRequest, spec: models.ModelSpec, pooled: pl.DataFrame
+):
+    """The champion's scores of the rows after its cut-off, the mask of those rows, its
+    label, or why it is not compared."""
     current = registry.champion(mlf, request.network, spec.name)
     if current is None:
-        return None, "", "no champion yet"
+        return None, None, "", "no champion yet"
     version, booster, mapping = current
-    label = f"version {version.version}, as of {version.tags.get('as_of_date', '?')}"
+    as_of = version.tags.get("as_of_date", "9999-12-31")
+    label = f"version {version.version}, as of {as_of}"
     if version.tags.get("feature_schema_hash") != spec.schema_hash:
-        return None, label, f"champion ({label}) has another feature schema: not compared"
-    if version.tags.get("as_of_date", "9999") >= test["processing_date"].min().isoformat():
-        return None, label, f"champion ({label}) trained on these test dates: not compared"
-    return models.predict(booster, test, spec, mapping), label, ""
+        return None, None, label, f"champion ({label}) has another feature schema: not compared"
+    # Only origins at or after its cut-off: their test rows (and labels) are after both fits.
+    after = (pooled["origin"] >= dt.date.fromisoformat(as_of)).to_numpy()
+    if not after.any():
+        return (
+            None,
+            None,
+            label,
+            (
+                f"champion ({label}) was fitted after every origin: no rows after both cut-offs, "
+                "not compared"
+            ),
+        )
+    scores = models.predict(booster, pooled.filter(pl.Series(after)), spec, mapping)
+    return scores, after, label, ""
 
 
-def _truth(request: TrainRequest, spec: models.ModelSpec, test: pl.DataFrame) -> dict:
-    if request.truth is None or spec.entity != "alerts":
+def _truth(request: TrainRequest, spec: models.ModelSpec, rows: pl.DataFrame) -> dict:
+    if request.truth is None or spec.entity != "alerts" or rows.height == 0:
         return {}
-    joined = test.select("alert_id").join(request.truth, on="alert_id", how="left")
+    joined = rows.select("alert_id").join(request.truth, on="alert_id", how="left")
     if joined["p_day"].null_count():
         return {}  # a partial ceiling would be a ceiling of other rows
     return {
         "truth_day": joined["p_day"].to_numpy(),
         "truth_history": joined["p_history"].to_numpy(),
     }
+
+
+def _skipped(
+    spec: models.ModelSpec,
+    request: TrainRequest,
+    served: pl.DataFrame,
+    reasons: list[str],
+    started: float,
+) -> TrainedModel:
+    positives = int(served["label"].sum() or 0)
+    decision = gate.GateDecision(
+        gate.SKIPPED,
+        [f"{spec.name} data is short: " + "; ".join(reasons), "the champion stays"],
+        {"served_fit_rows": served.height, "served_fit_positives": positives},
+    )
+    return TrainedModel(
+        spec,
+        request.as_of,
+        decision,
+        {"protocol": {}, "unseen": {"rows": 0, "positives": 0, "metrics": {}}},
+        train_rows=served.height,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def origin_rows(fits: list[OriginFit], spec: models.ModelSpec, final_map) -> list[dict]:
+    """Per origin: its fit, its test alerts and unseen labelled rows (coverage), and the
+    primary metric of its out-of-origin predictions beside the baseline's."""
+    out = []
+    for fit in fits:
+        unseen = fit.test.filter(pl.col("unseen") == 1)
+        score = fit.test.filter(pl.col("unseen") == 1)["margin"].to_numpy()
+        if spec.binary:
+            score = final_map.apply(score)
+        row = {
+            "origin": fit.origin.date.isoformat(),
+            "fit": f"{fit.origin.fit_start}..{fit.origin.date}",
+            "test": f"{fit.origin.date + dt.timedelta(days=1)}..{fit.origin.test_end}",
+            "fit_rows": fit.fit_rows,
+            "fit_positives": fit.fit_positives,
+            "rounds": fit.rounds,
+            "unseen_rows": unseen.height,
+            "unseen_positives": int(unseen["label"].sum() or 0),
+            "labelled_before_rows": fit.test.height - unseen.height,
+        }
+        if unseen.height and unseen["label"].n_unique() > 1:
+            primary = spec.primary_metric
+            row[f"model_{primary}"] = score_metrics(spec, unseen, score, False)[primary]
+            row[f"baseline_{primary}"] = score_metrics(
+                spec, unseen, heuristic_score(spec.name, unseen), False
+            )[primary]
+        out.append(row)
+    return out
 
 
 def train_and_gate(
@@ -179,91 +325,138 @@ def train_and_gate(
     registered where ``tracking`` says."""
     started = time.perf_counter()
     spec, mlf = models.MODELS[request.model], tracking.client
-    train, test = load_training_rows(client, request.network, request.as_of, spec)
-    counts = class_counts(pl.concat([train, test], rechunk=False))
+    ts = load_training_set(
+        client,
+        request.network,
+        request.as_of,
+        request.first_partition,
+        request.split,
+        spec.entity,
+    )
+    frame = ts.alerts if spec.entity == "alerts" else ts.clusters
+    served = date_slice(frame, ts.plan.served_start, ts.as_of)
+    positives = int(served["label"].sum() or 0)
     short = gate.short_data(
-        {"train set": counts["train"], "unseen test rows": counts["unseen test"]},
+        {"the served fit": (positives, served.height - positives)},
         (request.split.min_positives, request.split.min_negatives),
     )
     if short:
-        (test_pos, test_neg), (unseen_pos, unseen_neg) = counts["test"], counts["unseen test"]
-        evaluation_counts = {
-            "unseen": {"rows": unseen_pos + unseen_neg, "positives": unseen_pos, "metrics": {}},
-            "seen": {
-                "rows": test_pos + test_neg - unseen_pos - unseen_neg,
-                "positives": test_pos - unseen_pos,
-                "metrics": {},
-            },
-            "all": {"rows": test_pos + test_neg, "positives": test_pos, "metrics": {}},
-        }
-        decision = gate.GateDecision(
-            gate.SKIPPED,
-            [f"{spec.name} data is short: " + "; ".join(short), "the champion stays"],
-            {f"{s.replace(' ', '_')}_positives": c[0] for s, c in counts.items()},
-        )
-        return TrainedModel(
-            spec,
-            request.as_of,
-            decision,
-            evaluation_counts,
-            train_rows=train.height,
-            test_rows=test.height,
-            seconds=time.perf_counter() - started,
-        )
+        return _skipped(spec, request, served, short, started)
 
-    held = models.train_heldout(spec, train, request.xgb)
-    heldout, fitted, validation = held.booster, held.fit, held.validation
-    n_rounds = models.rounds(heldout)
-    heldout_map = None
-    if spec.binary:
-        heldout_map = calibration.fit(
-            models.margin(heldout, validation, spec.features), validation["label"].to_numpy()
-        )
-    scores = {
-        "model": models.predict(heldout, test, spec, heldout_map),
-        "baseline": heuristic_score(spec.name, test),
-    }
-    champion_scores, champion_label, champion_note = _champion(mlf, request, spec, test)
-    if champion_scores is not None:
-        scores["champion"] = champion_scores
-    scores |= _truth(request, spec, test)
-    evaluation = evaluate(spec, test, scores)
-    evaluation["groups"] = group_importance(spec, heldout, test)
-    evaluation["ablation"] = (
-        ablation(spec, fitted, test, request.xgb, n_rounds) if request.ablation else []
+    log = list(ts.plan.skipped)
+    fits = backtest(ts, spec, request, log)
+    if fits:
+        # The median of the origins' early-stopping rounds: a fit of the same window length
+        # needs about as many, and one origin's noisy stop does not decide.
+        n_rounds = int(np.ceil(np.median([f.rounds for f in fits])))
+    else:  # nothing to learn the rounds from: the window's own early stopping (unvalidated)
+        n_rounds = models.early_stopping_rounds(spec, served, request.xgb)
+    final = models.refit(spec, served, request.xgb, n_rounds)
+
+    tests = [f.test for f in fits]
+    columns = tests[0].columns if tests else [*served.columns, "unseen", "margin", "origin"]
+    everything = (
+        pl.concat(tests, how="vertical_relaxed")
+        if tests
+        else pl.DataFrame(
+            schema={c: served.schema.get(c, pl.Float64) for c in columns}
+        ).with_columns(pl.col("origin").cast(pl.Date))
     )
-    if heldout_map is not None:
-        evaluation["calibration"] = {"heldout": heldout_map.as_dict()}
+    pooled = everything.filter(pl.col("unseen") == 1)
+    before = everything.filter(pl.col("unseen") == 0)
+    margin = pooled["margin"].to_numpy()
+    y = pooled["label"].to_numpy().astype(np.float64)
 
-    unseen = (test["seen"] == 0).to_numpy()
-    ece = evaluation["all"]["metrics"]["ece_excess"]["model"] if spec.binary else None
+    final_map, model_score = calibration.Calibration(note="a ranking model"), margin
+    calibration_report: dict = {}
+    if spec.binary:
+        if pooled.height:
+            final_map, model_score = calibration.choose(margin, y, _folds(pooled, spec))
+        else:
+            final_map = calibration.Calibration(note="no backtest rows to calibrate on")
+            model_score = final_map.apply(margin)
+        calibration_report = {
+            "map": final_map.as_dict(),
+            "cross_fitted": {
+                k: v
+                for k, v in m.binary_metrics(y, model_score).items()
+                if k in ("brier", "log_loss", "ece", "ece_excess")
+            }
+            if pooled.height
+            else {},
+            "reliability": m.reliability(y, model_score) if pooled.height else [],
+        }
+
+    scores = {"model": model_score, "baseline": heuristic_score(spec.name, pooled)}
+    champion_scores, champion_rows, champion_label, champion_note = (
+        _champion(mlf, request, spec, pooled) if pooled.height else (None, None, "", "")
+    )
+    scores |= _truth(request, spec, pooled)
+    evaluation: dict = {
+        "protocol": {
+            "train_days": request.split.train_days,
+            "horizon_days": request.split.horizon_days,
+            "origins": [f.origin.date.isoformat() for f in fits],
+            "skipped": log,
+            "served_fit": f"{ts.plan.served_start}..{ts.as_of}",
+            "served_rows": served.height,
+            "served_positives": positives,
+            "rounds": n_rounds,
+        },
+        "origins": origin_rows(fits, spec, final_map),
+        "label_delays": label_delays(ts) if spec.entity == "alerts" else {},
+        "unseen": metric_table(spec, pooled, scores),
+        "labelled_before": metric_table(
+            spec,
+            before,
+            {
+                "model": final_map.apply(before["margin"].to_numpy())
+                if spec.binary
+                else before["margin"].to_numpy(),
+                "baseline": heuristic_score(spec.name, before),
+            },
+        ),
+    }
+    if champion_scores is not None:
+        compared = pooled.filter(pl.Series(champion_rows))
+        evaluation["champion_window"] = metric_table(
+            spec,
+            compared,
+            {"model": model_score[champion_rows], "champion": champion_scores},
+        )
+    if spec.entity == "alerts":
+        counts = ts.origins
+        alerts = int(counts["unseen_alerts"].sum() or 0) if counts.height else 0
+        evaluation["protocol"]["unseen_alerts"] = alerts
+        evaluation["protocol"]["label_coverage"] = pooled.height / alerts if alerts else None
+    if calibration_report:
+        evaluation["calibration"] = calibration_report
+    evaluation["groups"] = group_importance(spec, final, pooled if pooled.height else served)
+    evaluation["ablation"] = (
+        ablation(spec, fits[0], request.xgb) if request.ablation and fits else []
+    )
+
+    ece = calibration_report.get("cross_fitted", {}).get("ece_excess") if spec.binary else None
     decision = gate.decide(
         spec.primary_metric,
         not spec.binary,
         gate.GateRows(
-            label=test["label"].to_numpy()[unseen].astype(np.float64),
-            day=test["processing_date"].to_numpy()[unseen],
-            model=scores["model"][unseen],
-            baseline=scores["baseline"][unseen],
-            champion=None if champion_scores is None else champion_scores[unseen],
+            label=y,
+            day=pooled["processing_date"].to_numpy(),
+            address=_bootstrap_units(pooled, spec),
+            model=model_score,
+            baseline=scores["baseline"],
+            champion=champion_scores,
+            champion_rows=champion_rows,
             champion_label=champion_label,
         ),
         request.gate,
         ece=ece,
         champion_note=champion_note,
     )
+    if not fits:
+        decision.reasons.insert(0, "no backtest origin: " + "; ".join(log))
 
-    # The version that scores the next days learns from every labelled date up to D; its
-    # calibration map comes from the held-out fit's scores of rows that fit never saw.
-    everything = pl.concat([train, test], rechunk=False)
-    final = models.refit(spec, everything, request.xgb, n_rounds, bins=held.bins)
-    final_map = calibration.Calibration()
-    if spec.binary:
-        unseen_by_trees = pl.concat([validation, test])
-        final_map = calibration.fit(
-            models.margin(heldout, unseen_by_trees, spec.features),
-            unseen_by_trees["label"].to_numpy(),
-        )
     digest = registry.fingerprint(final, final_map)
     existing = registry.version_with_fingerprint(mlf, request.network, spec.name, digest)
     result = TrainedModel(
@@ -272,8 +465,8 @@ def train_and_gate(
         decision,
         evaluation,
         calibration=final_map if spec.binary else None,
-        train_rows=train.height,
-        test_rows=test.height,
+        train_rows=served.height,
+        test_rows=pooled.height,
         rounds=n_rounds,
     )
     if existing is not None:
@@ -288,8 +481,8 @@ def train_and_gate(
     tags = {
         **request.tags,
         "as_of_date": request.as_of.isoformat(),
-        "train_dates": f"{train['processing_date'].min()}..{train['processing_date'].max()}",
-        "test_dates": f"{test['processing_date'].min()}..{test['processing_date'].max()}",
+        "train_dates": f"{ts.plan.served_start}..{ts.as_of}",
+        "backtest_origins": ",".join(f.origin.date.isoformat() for f in fits),
         "feature_schema_hash": spec.schema_hash,
         "network": request.network,
         "model": spec.name,
@@ -299,18 +492,18 @@ def train_and_gate(
         **request.xgb.as_params(),
         "objective": spec.objective,
         "rounds": n_rounds,
-        "refit_rows": everything.height,  # before the max_fit_rows cap
-        "heldout_rows": train.height - validation.height,  # before the max_fit_rows cap
-        "calibration_slope": final_map.slope,
-        "calibration_intercept": final_map.intercept,
+        "origin_rounds": ",".join(str(f.rounds) for f in fits),
+        "train_days": request.split.train_days,
+        "horizon_days": request.split.horizon_days,
+        "served_rows": served.height,  # before the max_fit_rows cap
+        "calibration_method": final_map.method if spec.binary else "none",
     }
-    y_test = test["label"].to_numpy().astype(np.float64)
     plots = registry.figures(
         spec,
         final,
-        y_test,
+        y,
         {k: v for k, v in scores.items() if k in ("model", "baseline", "truth_day")},
-        scores["model"] if spec.binary else None,
+        model_score if spec.binary else None,
         evaluation.get("groups"),
     )
     result.version = registry.log_model(
@@ -318,13 +511,12 @@ def train_and_gate(
         request.network,
         spec,
         final,
-        heldout,
         final_map,
-        test,
+        served,
         params,
         flat_metrics(evaluation) | {f"gate_{k}": v for k, v in decision.numbers.items()},
         tags,
-        drift_reference(spec, final, train, scores["model"]),
+        drift_reference(spec, final, served, model_score),
         plots,
         description=version_description(spec, request.as_of, decision),
         model_description=request.description,
@@ -359,29 +551,24 @@ def group_importance(spec: models.ModelSpec, booster, test: pl.DataFrame) -> dic
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
 
-# The ablation fits train on at most this many rows (every n-th row of the held-out fit's)
+# The ablation fits train on at most this many rows (every n-th row of the newest origin's fit)
 # for at most this many rounds, the same for all six: a short table of what each group
 # earns, at a small fraction of the training time.
 ABLATION_ROWS = 30_000
 ABLATION_ROUNDS = 100
 
 
-def ablation(
-    spec: models.ModelSpec,
-    fitted: pl.DataFrame,
-    test: pl.DataFrame,
-    config: XGBConfig,
-    n_rounds: int,
-) -> list[dict]:
-    """The primary metric on the unseen test rows with every feature group, and without
-    each one in turn (same rows, same rounds): what each group earns."""
-    rows = fitted.gather_every(-(-fitted.height // ABLATION_ROWS)) if fitted.height else fitted
-    unseen = test.filter(pl.col("seen") == 0)
+def ablation(spec: models.ModelSpec, fit: OriginFit, config: XGBConfig) -> list[dict]:
+    """The primary metric on the newest origin's unseen test rows with every feature group,
+    and without each one in turn (same rows, same rounds, fitted on that origin's fit rows):
+    what each group earns."""
+    unseen = fit.test.filter(pl.col("unseen") == 1)
     if unseen.height == 0 or unseen["label"].n_unique() < 2:
         return []
+    rows = fit.fit_frame.gather_every(-(-fit.fit_frame.height // ABLATION_ROWS))
 
     def metric(features: tuple[str, ...]) -> float:
-        booster = models.refit(spec, rows, config, min(n_rounds, ABLATION_ROUNDS), features)
+        booster = models.refit(spec, rows, config, min(fit.rounds, ABLATION_ROUNDS), features)
         score = models.margin(booster, unseen, features).astype(np.float64)
         return score_metrics(spec, unseen, score, probability=False)[spec.primary_metric]
 
@@ -420,8 +607,9 @@ def flat_metrics(evaluation: dict) -> dict[str, float]:
 
 def version_description(spec: models.ModelSpec, as_of: dt.date, decision: gate.GateDecision) -> str:
     return (
-        f"{spec.name} trained as of {as_of} on every labelled date of its window (refit with the "
-        f"held-out fit's rounds); test metrics are the held-out fit's. Gate: {decision.summary}"
+        f"{spec.name} as of {as_of}: the recipe fitted on its window up to {as_of} with the "
+        "labels known then; its metrics are the backtest's out-of-origin predictions of the same "
+        f"recipe and calibration map. Gate: {decision.summary}"
     )
 
 
@@ -431,8 +619,8 @@ DRIFT_ROWS = 100_000
 def drift_reference(
     spec: models.ModelSpec, booster, train: pl.DataFrame, test_score: np.ndarray
 ) -> dict:
-    """What scoring compares each day with: the train rows' feature distributions, the
-    test-set score distribution, and the features that carry most of the importance."""
+    """What scoring compares each day with: the served fit's feature distributions, the
+    backtest's score distribution, and the features that carry most of the importance."""
     # Quantile bins of a feature need no more than an even sample of 100,000 rows.
     sample = train.gather_every(-(-train.height // DRIFT_ROWS)) if train.height else train
     values = models.matrix(sample, spec.features)

@@ -1,9 +1,9 @@
 """MLflow tracking and the model registry. No Dagster here.
 
-Every trained model is logged (params, metrics, the promoted refit in XGBoost's format with
-signature and input example, the held-out fit, the calibration map, the drift reference,
-plots) and registered as ``riskassets.{network}.{model}``; it becomes the ``champion`` only
-when it passes the gate (training/gate.py).
+Every trained model is logged (params, metrics, the served fit in XGBoost's format with
+signature and input example, the calibration map, the backtest's evaluation, the drift
+reference, plots) and registered as ``riskassets.{network}.{model}``; it becomes the
+``champion`` only when it passes the gate (training/gate.py).
 
 Everything goes through the ``MlflowClient`` it is given, never MLflow's process-wide
 tracking URI or active run: two stores in one process (a test's and the session's, two code
@@ -48,7 +48,6 @@ from riskassets.training.models import ModelSpec, matrix  # noqa: E402
 CHAMPION = "champion"
 FINGERPRINT_TAG = "model_sha256"
 REFERENCE_FILE = "reference.json"
-HELDOUT_FILE = "heldout_model.json"
 # Logging a model infers its requirements (4–6 s) unless they are given.
 PIP_REQUIREMENTS = [f"xgboost=={xgb.__version__}"]
 MODEL_PATH = "model"  # the run artifact holding the MLflow model
@@ -244,7 +243,6 @@ def log_model(
     network: str,
     spec: ModelSpec,
     booster: xgb.Booster,
-    heldout: xgb.Booster,
     calibration_map: calibration.Calibration,
     example: pl.DataFrame,
     params: dict,
@@ -279,7 +277,6 @@ def log_model(
         files = {REFERENCE_FILE: reference, calibration.FILE: calibration_map.as_dict()}
         for name, content in {**files, **(extra_files or {})}.items():
             mlf.log_dict(run_id, content, name)
-        mlf.log_text(run_id, bytes(heldout.save_raw("json")).decode(), HELDOUT_FILE)
         for name, fig in plots.items():
             mlf.log_figure(run_id, fig, name)
             plt.close(fig)

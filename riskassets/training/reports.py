@@ -9,7 +9,7 @@ from riskassets.checking import CheckOutcome
 from riskassets.training.config import GateConfig
 from riskassets.training.specs import MODELS
 
-SUBSETS = ("unseen", "seen", "all")
+SUBSETS = ("unseen", "labelled_before", "champion_window")
 HEADER = [
     "rows of",
     "rows",
@@ -30,8 +30,9 @@ def _ratio(value: float | None, ceiling: float | None) -> float | None:
 
 
 def metric_rows(evaluation: dict) -> list[tuple]:
-    """One row per test subset and metric: every contender's value and the ratios to the
-    truth's (the ceiling; demo data only)."""
+    """One row per subset of the backtest's pooled test rows (unseen: the evidence; labelled
+    before: reported apart; the champion's window) and metric: every contender's value and
+    the ratios to the truth's (the ceiling; demo data only)."""
     rows = []
     for subset in SUBSETS:
         part = evaluation.get(subset) or {}
@@ -53,6 +54,68 @@ def metric_rows(evaluation: dict) -> list[tuple]:
                 )
             )
     return rows
+
+
+ORIGIN_HEADER = [
+    "origin",
+    "fit dates",
+    "fit rows",
+    "rounds",
+    "test dates",
+    "unseen rows",
+    "positives",
+    "labelled before",
+    "model",
+    "baseline",
+]
+
+
+def origin_rows(evaluation: dict, primary: str) -> list[tuple]:
+    """The backtest per origin: its fit, its unseen labelled test rows and the primary metric
+    of its out-of-origin predictions beside the baseline's."""
+    return [
+        (
+            row["origin"],
+            row["fit"],
+            row["fit_rows"],
+            row["rounds"],
+            row["test"],
+            row["unseen_rows"],
+            row["unseen_positives"],
+            row["labelled_before_rows"],
+            row.get(f"model_{primary}"),
+            row.get(f"baseline_{primary}"),
+        )
+        for row in evaluation.get("origins", [])
+    ]
+
+
+def protocol_lines(evaluation: dict) -> list[str]:
+    """The backtest's protocol, label coverage and label delays, in words."""
+    protocol = evaluation.get("protocol") or {}
+    if not protocol:
+        return []
+    lines = [
+        f"served fit {protocol['served_fit']} ({protocol['served_rows']} labelled rows, "
+        f"{protocol['served_positives']} positive), {protocol['rounds']} rounds; backtest "
+        f"origins {', '.join(protocol['origins']) or 'none'} (window {protocol['train_days']} "
+        f"days, horizon {protocol['horizon_days']} days)"
+    ]
+    lines += [f"  {reason}" for reason in protocol.get("skipped", [])]
+    coverage = protocol.get("label_coverage")
+    if coverage is not None:
+        lines.append(
+            f"label coverage: {coverage:.1%} of {protocol['unseen_alerts']} unseen test alerts "
+            "had a label by the as-of date"
+        )
+    delays = evaluation.get("label_delays") or {}
+    if delays.get("with_timestamps"):
+        lines.append(
+            f"label delay (days from first alert to label, {delays['with_timestamps']} "
+            f"addresses): mean {delays['mean']:.1f}, median {delays['p50']:.0f}, "
+            f"p90 {delays['p90']:.0f}"
+        )
+    return lines
 
 
 ABLATION_HEADER = ["without", "features", "unseen metric", "loss"]
@@ -87,8 +150,15 @@ def model_checks(
             severity="ERROR" if severe else "WARN",
         )
     ]
-    if status == "skipped":
-        # Nothing was trained: the model's other checks were not evaluated, and say so.
+    cross_fitted = (evaluation.get("calibration") or {}).get("cross_fitted") or {}
+    if status == "skipped" or (spec.binary and not cross_fitted):
+        # Nothing was trained, or nothing could be calibrated on: the model's other checks
+        # were not evaluated, and say so.
+        why = (
+            "no version was trained (its data was short)"
+            if status == "skipped"
+            else "the backtest has no unseen labelled rows"
+        )
         names = (["calibration"] if spec.binary else []) + (
             ["below_ceiling"] if spec.entity == "alerts" else []
         )
@@ -96,28 +166,31 @@ def model_checks(
             CheckOutcome(
                 name,
                 False,
-                "not evaluated: no version was trained (its data was short)",
+                f"not evaluated: {why}",
                 blocking=False,
                 severity="WARN",
             )
             for name in names
         ]
-    all_rows = evaluation["all"]["metrics"]
     if spec.binary:
-        ece, excess = all_rows["ece"]["model"], all_rows["ece_excess"]["model"]
+        ece, excess = cross_fitted["ece"], cross_fitted["ece_excess"]
+        rows = evaluation["unseen"]["rows"]
+        truth = evaluation["unseen"]["metrics"].get("brier", {}).get("truth_day")
         outcomes.append(
             CheckOutcome(
                 "calibration",
                 excess is not None and excess <= gate.max_ece,
-                f"test ECE {ece:.4f}, of which {excess:.4f} beyond what chance gives on "
-                f"{evaluation['all']['rows']} rows (bound {gate.max_ece}); Brier "
-                f"{all_rows['brier']['model']:.4f}, log loss {all_rows['log_loss']['model']:.4f}",
+                f"backtest ECE {ece:.4f} (cross-fitted: each row's probability from a map not "
+                f"fitted on it), of which {excess:.4f} beyond what chance gives on {rows} rows "
+                f"(bound {gate.max_ece}); Brier {cross_fitted['brier']:.4f}, log loss "
+                f"{cross_fitted['log_loss']:.4f}",
                 {
                     "ece": ece,
                     "ece_beyond_chance": excess,
-                    "brier": all_rows["brier"]["model"],
-                    "log_loss": all_rows["log_loss"]["model"],
-                    "brier_truth_day": all_rows["brier"].get("truth_day"),
+                    "brier": cross_fitted["brier"],
+                    "log_loss": cross_fitted["log_loss"],
+                    "brier_truth_day": truth,
+                    "method": evaluation["calibration"]["map"]["method"],
                 },
             )
         )
@@ -127,10 +200,10 @@ def model_checks(
 
 
 def _below_ceiling(primary: str, evaluation: dict, gate: GateConfig) -> CheckOutcome:
-    values = evaluation["unseen"]["metrics"].get(primary, {})
+    values = (evaluation.get("unseen") or {}).get("metrics", {}).get(primary, {})
     model = values.get("model")
     ceilings = [v for k in ("truth_day", "truth_history") if (v := values.get(k)) is not None]
-    if not ceilings:
+    if not ceilings or model is None:
         return CheckOutcome(
             "below_ceiling",
             True,
@@ -153,9 +226,10 @@ def _below_ceiling(primary: str, evaluation: dict, gate: GateConfig) -> CheckOut
 
 def models_report(network: str, decisions: list[dict]) -> str:
     """Per model: its latest decision and its champion, the gate's reasons and intervals, the
-    calibration, and the metrics table (unseen / seen / all test rows beside the baseline,
-    the champion and the truth), as text for the terminal."""
+    calibration, the backtest per origin and the pooled metrics (unseen and labelled-before
+    rows beside the baseline, the champion and the truth), as text for the terminal."""
     from riskassets.reporting import text_table
+    from riskassets.training.calibration import Calibration
     from riskassets.training.config import MODEL_NAMES, registered_name
 
     out = []
@@ -180,17 +254,20 @@ def models_report(network: str, decisions: list[dict]) -> str:
         )
         mapping = json.loads(latest["calibration"] or "{}")
         if mapping.get("rows"):
-            out.append(
-                f"  calibration: Platt slope {mapping['slope']:.3f}, intercept "
-                f"{mapping['intercept']:.3f}, fitted on {mapping['rows']} rows the trees did "
-                f"not see{'; ' + mapping['note'] if mapping.get('note') else ''}"
-            )
+            out.append(f"  calibration: {Calibration.from_dict(mapping).describe()}")
         evaluation = json.loads(latest["evaluation"] or "{}")
+        out += [f"  {line}" for line in protocol_lines(evaluation)]
+        backtest = origin_rows(evaluation, MODELS[model].primary_metric)
+        if backtest:
+            table = text_table(ORIGIN_HEADER, backtest)
+            out.append(table.replace("\n", "\n  ").join(["  ", ""]))
         rows = metric_rows(evaluation)
         if rows:
             out.append(text_table(HEADER, rows).replace("\n", "\n  ").join(["  ", ""]))
         if evaluation.get("ablation"):
-            out.append(f"  ablation ({MODELS[model].primary_metric} on the unseen test rows):")
+            out.append(
+                f"  ablation ({MODELS[model].primary_metric} on the newest origin's unseen rows):"
+            )
             table = text_table(ABLATION_HEADER, ablation_rows(evaluation))
             out.append(table.replace("\n", "\n  ").join(["  ", ""]))
         out.append("")

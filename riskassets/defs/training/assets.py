@@ -12,7 +12,6 @@ from riskassets.defs.automation import weekly_retrain
 from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import (
     MlflowLinks,
-    date_span,
     model_metadata,
     parent_run_name,
     training_set_metadata,
@@ -37,7 +36,7 @@ from riskassets.training.dataset import (
     TrainingSet,
     build_training_set,
     check_training_set,
-    window,
+    plan,
     write_training_set,
 )
 from riskassets.training.reports import (
@@ -49,36 +48,40 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: only when a model trains
     from riskassets.training.registry import Tracking
 
 CHECKS = {
-    "leakage": "No alert or cluster in both sets, test dates after train dates, no duplicate "
-    "ids, no label-derived column among the features.",
-    "alert_class_balance": "Enough positive and negative alerts in train and among the unseen "
-    "test rows to train the alert models (reported: short data skips those models only).",
-    "cluster_class_balance": "Enough positive and negative clusters in train and among the "
-    "unseen test rows to train the cluster model (reported: short data skips it only).",
-    "address_overlap": "Addresses alerted in both train and test (reported, not blocking).",
+    "leakage": "No alert or cluster in both the fit and the test of a backtest origin, test "
+    "dates after the fit's, no duplicate rows, no label created after the date a fit uses it "
+    "at, no label-derived column among the features.",
+    "alert_evidence": "Enough labelled alerts to fit the served alert models, and enough unseen "
+    "positives and negatives in the backtest to judge them (reported: too little to fit skips "
+    "them, too little evidence registers them unvalidated, never promoted).",
+    "cluster_evidence": "The same for the cluster model (reported, not blocking).",
 }
 BLOCKING = {"leakage"}
 DESCRIPTION = (
-    "As of date D: the alerts and clusters of the trailing train_days dates up to D, with their "
-    "features as computed on their own dates and their labels as known at D (mature labels), "
-    "split out of time: the last test_days dates are the test set, and a test row is unseen "
-    "when its address was not alerted on a train date and had no label before the test dates. "
-    "Stored in training_alerts / training_clusters, so the models of D and their evaluation "
-    "read exactly the same rows. Leakage is a blocking check: a leaking set is not written. "
-    "Class balance is reported per entity: a short entity skips its own models only."
+    "As of date D: the rows the models of D are fitted and judged on (modeling.md, "
+    "'Evaluation: backtests'). The served fit reads the train_days dates up to D with the labels "
+    "known at D; each backtest origin T = D - H, D - 2H, … reads the train_days dates up to T "
+    "with the labels known at T, and is tested on the alerts of (T, T + H] whose address had no "
+    "label at T, with the labels known at D. Stored in training_alerts / training_clusters "
+    "(features as computed on their own dates, labels known at D), training_labels (the labels "
+    "known at D and at each origin) and training_origins (every test alert, for label coverage)."
+    " Leakage is a blocking check: a leaking set is not written."
 )
 
 
 def build_training_assets(
-    network: Network, config: SplitConfig, retry: dg.RetryPolicy = TRANSIENT_RETRIES
+    network: Network,
+    config: SplitConfig,
+    retry: dg.RetryPolicy = TRANSIENT_RETRIES,
+    gate: GateConfig | None = None,
 ) -> list[dg.AssetsDefinition]:
     key = asset_key(network, "training_set")
     partitions = daily_partitions(network)
-    # The training set of D reads the features of the trailing train_days partitions up to D
-    # and the labels snapshots of D and of the last train date: declared to Dagster so the UI
+    # The training set of D reads the features of the partitions of its oldest origin's window
+    # up to D and the labels snapshots of D and of every origin: declared to Dagster so the UI
     # shows it and backfills order it.
     trailing = dg.TimeWindowPartitionMapping(
-        start_offset=-(config.train_days - 1),
+        start_offset=-(config.train_days - 1 + config.max_origins * config.horizon_days),
         end_offset=0,
         allow_nonexistent_upstream_partitions=True,
     )
@@ -101,7 +104,8 @@ def build_training_assets(
                 automation_condition=weekly_retrain(),
                 metadata={
                     "train_days": config.train_days,
-                    "test_days": config.test_days,
+                    "horizon_days": config.horizon_days,
+                    "max_origins": config.max_origins,
                     "alert_schema_hash": ALERT_SCHEMA_HASH,
                     "cluster_schema_hash": CLUSTER_SCHEMA_HASH,
                 },
@@ -115,7 +119,9 @@ def build_training_assets(
         retry=retry,
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-        produce = partial(_training_set_day, warehouse.get_client(), network, config)
+        produce = partial(
+            _training_set_day, warehouse.get_client(), network, config, gate or GateConfig()
+        )
         errors = (MissingPartitionsError, ValueError)
         yield from run_range(context, produce, "training_set", errors=errors)
 
@@ -123,14 +129,14 @@ def build_training_assets(
 
 
 def _training_set_day(
-    client: Client, network: Network, config: SplitConfig, partition_key: str
+    client: Client, network: Network, config: SplitConfig, gate: GateConfig, partition_key: str
 ) -> Day:
     """The training set as of one date: built, checked, and written only if no blocking
     check failed."""
     started = time.perf_counter()
     key, as_of = asset_key(network, "training_set"), dt.date.fromisoformat(partition_key)
     ts = build_training_set(client, network.name, as_of, network.start_date, config)
-    outcomes = check_training_set(ts, config)
+    outcomes = check_training_set(ts, config, (gate.min_positives, gate.min_negatives))
     failed = [o for o in outcomes if o.blocking and not o.passed]
     if failed:
         raise Rejected(
@@ -146,35 +152,40 @@ def _training_set_day(
 
 
 def _summary(ts: TrainingSet) -> str:
+    origins = ", ".join(str(o.date) for o in ts.plan.origins) or "none"
     return (
-        f"{ts.alerts.height} alerts, {ts.clusters.height} clusters; "
-        f"train {date_span(ts.window.train_dates)}, test {date_span(ts.window.test_dates)}"
+        f"{ts.alerts.height} alerts, {ts.clusters.height} clusters labelled as known at "
+        f"{ts.as_of}; served window from {ts.plan.served_start}, backtest origins {origins}"
+        + "".join(f"; {reason}" for reason in ts.plan.skipped)
     )
 
 
 CHECK_DESCRIPTIONS = {
-    "promotion_gate": "Promotion gate on the unseen test rows: a seeded paired bootstrap shows "
-    "the primary metric above the baseline's and not below the champion's beyond the "
-    "tolerance; ROC AUC not below the baseline's; predictions not constant; calibrated. "
-    "Passing sets the `champion` alias; failing leaves the champion untouched (ERROR when the "
-    "model is unfit: constant, surely below the baseline or miscalibrated; WARN when it is "
-    "merely not surely better, or when its data was too short to train).",
-    "calibration": "The test rows' expected calibration error (10 equal-width bins), less "
-    "what perfectly calibrated probabilities show on as many rows by chance, is within the "
-    "bound (RISKASSETS_MAX_ECE): the scores are probabilities.",
+    "promotion_gate": "Promotion gate on the backtest's unseen rows (out-of-origin predictions "
+    "of the served recipe, labels known at D): an address-level bootstrap shows the primary "
+    "metric above the baseline's and, on the origins after the champion's cut-off, not below "
+    "the champion's beyond the tolerance; ROC AUC not below the baseline's; predictions not "
+    "constant; calibrated. Passing sets the `champion` alias; failing leaves the champion "
+    "untouched (ERROR when the model is unfit: constant, surely below the baseline or "
+    "miscalibrated; WARN when it is merely not surely better, when the evidence is too short "
+    "to judge (registered unvalidated), or when its data was too short to train).",
+    "calibration": "The served calibration map's expected calibration error (10 equal-width "
+    "bins) on the backtest's unseen rows, each predicted by a map not fitted on it, less what "
+    "perfectly calibrated probabilities show on as many rows by chance, is within the bound "
+    "(RISKASSETS_MAX_ECE): the scores are probabilities.",
     "below_ceiling": "On demo data, the model does not beat the truth's posterior on the unseen "
-    "test rows by more than the margin: a model above its ceiling has leaked (not blocking).",
+    "backtest rows by more than the margin: a model above its ceiling has leaked (not blocking).",
 }
 MODEL_DESCRIPTIONS = {
     "alert_scorer": "Probability that an alert is on a high-risk address (XGBoost "
-    "binary:logistic, Platt-calibrated). Primary metric: PR AUC on unseen addresses against "
-    "the analysts' heuristic (severity, then confidence × log volume).",
+    "binary:logistic, calibrated on its backtest). Primary metric: PR AUC on unseen addresses "
+    "against the analysts' heuristic (severity, then confidence × log volume).",
     "alert_ranker": "Orders each day's alert queue for review (XGBoost rank:ndcg, one query "
     "group per processing date). Primary metric: mean NDCG@50 per day on unseen addresses "
     "against the heuristic.",
     "cluster_scorer": "Probability that a cluster is high risk (XGBoost binary:logistic on "
-    "cluster features, Platt-calibrated). Primary metric: PR AUC on unseen clusters against "
-    "the cluster's highest severity.",
+    "cluster features, calibrated on its backtest). Primary metric: PR AUC on unseen clusters "
+    "against the cluster's highest severity.",
 }
 
 
@@ -251,7 +262,7 @@ def _train_day(
     links: MlflowLinks,
     partition_key: str,
 ) -> Day:
-    """One as-of date's model: trained, evaluated on unseen rows, gated, registered."""
+    """One as-of date's model: backtested, fitted, calibrated, gated, registered."""
     # Imported here, not at load: XGBoost, MLflow and scikit-learn take seconds to import.
     from riskassets.training import pipeline
 
@@ -264,6 +275,7 @@ def _train_day(
         xgb=xgb_config,
         gate=gate_config,
         split=split,
+        first_partition=network.start_date,
         tags={
             "dagster_run_id": context.run.run_id,
             "dagster_asset_key": key.to_user_string(),
@@ -273,7 +285,7 @@ def _train_day(
         truth=test_truth(
             zone if MODELS[model].entity == "alerts" else None,
             network.name,
-            window(as_of, network.start_date, split).test_dates,
+            plan(as_of, network.start_date, split).test_dates,
             network.window_days,
         ),
     )

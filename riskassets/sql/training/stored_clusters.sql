@@ -2,4 +2,4 @@
 SELECT *
 FROM training_clusters
 WHERE network = {network:String} AND as_of_date = {as_of_date:Date}
-ORDER BY split, processing_date, cluster_id
+ORDER BY processing_date, cluster_id

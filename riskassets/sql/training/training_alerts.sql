@@ -1,16 +1,11 @@
--- The labelled alerts of the dates [first_date, as_of_date]: each alert's features as they were
--- computed for its own date, with its address's label as known at the end of as_of_date
--- (mature labels: every label created by then, none after). A test alert (from test_start) is
--- seen when its address was alerted on a train date or had a label known before test_start.
+-- The alerts of the dates [first_date, as_of_date] whose address has a label known at the end
+-- of as_of_date: each alert's features as they were computed for its own date, with that
+-- label (every label created by then, none after). A label known at an earlier origin is a
+-- subset of these: the fits of the backtest take theirs from training_labels.
 SELECT
     f.*,
     k.label AS label,
-    k.weight AS weight,
-    toUInt8(f.processing_date <= {last_train_date:Date}
-            OR f.address IN (SELECT address
-                             FROM seen_addresses(network = {network:String},
-                                                 first_date = {first_date:Date},
-                                                 last_train_date = {last_train_date:Date}))) AS seen
+    k.weight AS weight
 FROM
 (
     SELECT *
