@@ -139,12 +139,13 @@ def _client(settings):
 
 
 def _top(args: argparse.Namespace) -> int:
-    from riskassets.scoring.reasons import top_alerts, with_reasons
+    from riskassets.scoring.reasons import day_status, fallback_note, top_alerts, with_reasons
 
     settings = load_settings()
     network = settings.network(args.network).name
     day = dt.date.fromisoformat(args.date)
-    frame = top_alerts(_client(settings), network, day, args.limit)
+    client = _client(settings)
+    frame = top_alerts(client, network, day, args.limit)
     if frame.height == 0:
         print(
             f"no scores for {network} on {day}: materialise them first, e.g. dagster asset "
@@ -152,8 +153,24 @@ def _top(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # A queue not ranked by its own model says so, and why, before anyone reads it.
+    status = day_status(client, network, day) or {}
+    note = fallback_note(
+        frame["ranker_version"][0],
+        frame["scorer_version"][0],
+        status.get("fallback_reason", ""),
+    )
+    if note:
+        note += (
+            f" (dagster asset materialize -m riskassets.definitions --select 'group:scoring' "
+            f"--partition {day})"
+        )
     if args.format == "table":
         print(f"{network} {day}: the {frame.height} alerts to review first")
+        if note:
+            print(note)
+    elif note:  # stdout stays machine-readable; the rows' versions say it too
+        print(note, file=sys.stderr)
     _print(with_reasons(frame), args.format, wide=args.wide)
     return 0
 

@@ -176,25 +176,28 @@ def model_metadata(result: TrainedModel, experiment: str, links: MlflowLinks) ->
 
 
 def scores_metadata(name: str, scored: ScoredDay) -> dict:
-    """A scored day: rows, the model versions used, the score distribution, the top rows
-    with their reason codes."""
-    from riskassets.scoring.reasons import with_reasons
+    """A scored day: rows, the model versions used (or what stood in for them, and why), the
+    score distribution, the top rows with their reason codes."""
+    from riskassets.scoring.reasons import cluster_fallback_note, fallback_note, with_reasons
 
     frame = scored.outputs[name]
     metadata = {
         "processing_date": dg.MetadataValue.text(scored.day.isoformat()),
         "dagster/row_count": dg.MetadataValue.int(frame.height),
+        "status": dg.MetadataValue.text(scored.status),
         "model_versions": dg.MetadataValue.json(
             {
-                m.name: {"version": m.version, "as_of": m.as_of.isoformat()}
+                m.name: {"version": m.version, "as_of": m.as_of and m.as_of.isoformat()}
                 for m in scored.models.values()
             }
         ),
         "duration_s": dg.MetadataValue.float(round(scored.seconds, 3)),
         **column_schema(frame),
     }
-    if "score" in frame.columns:
-        scores = frame["score"]
+    if scored.fallback_reason:
+        metadata["fallback_reason"] = dg.MetadataValue.text(scored.fallback_reason)
+    if "score" in frame.columns and frame["score"].null_count() < frame.height:
+        scores = frame["score"].drop_nulls()
         summary = {
             "count": scores.len(),
             "mean": scores.mean(),
@@ -208,10 +211,15 @@ def scores_metadata(name: str, scored: ScoredDay) -> dict:
         )
         metadata["score_histogram"] = score_histogram(scores)
     if scored.scope == "alerts":
+        rankings, alert_scores = scored.outputs["alert_rankings"], scored.outputs["alert_scores"]
+        note = fallback_note(
+            scored.models["alert_ranker"].version,
+            scored.models["alert_scorer"].version,
+            scored.fallback_reason,
+        )
         top = (
-            scored.outputs["alert_rankings"]
-            .head(10)
-            .join(scored.outputs["alert_scores"], on="alert_id", how="left")
+            rankings.head(10)
+            .join(alert_scores, on="alert_id", how="left")
             .select(
                 "rank",
                 "alert_id",
@@ -223,11 +231,21 @@ def scores_metadata(name: str, scored: ScoredDay) -> dict:
             )
         )
         metadata["top_10_to_review"] = dg.MetadataValue.md(
-            markdown_preview(with_reasons(top), rows=10, width=160)
+            _with_note(note, markdown_preview(with_reasons(top), rows=10, width=160))
         )
     else:
-        top = with_reasons(frame.sort("score", descending=True).head(10))
+        heuristic = bool(scored.fallback_reason)
+        # Heuristic rows come in review order; model rows are ordered by their score here.
+        top = with_reasons((frame if heuristic else frame.sort("score", descending=True)).head(10))
         metadata["top_10_clusters"] = dg.MetadataValue.md(
-            markdown_preview(top.select("cluster_id", "score", "reasons"), rows=10, width=160)
+            _with_note(
+                cluster_fallback_note(scored.fallback_reason) if heuristic else "",
+                markdown_preview(top.select("cluster_id", "score", "reasons"), rows=10, width=160),
+            )
         )
     return metadata
+
+
+def _with_note(note: str, preview: str) -> str:
+    """A preview under a bold line saying how the day was ranked, when not by its models."""
+    return f"**{note}**\n\n{preview}" if note else preview

@@ -1,6 +1,7 @@
 """Daily scores on the session's demo world: the point-in-time model choice, calibrated
-scores with their reason codes, per-day records, checks, batch_metadata rows, skipped and
-failed days that keep the previous scores, empty days, and the top-alerts query."""
+scores with their reason codes, per-day records, checks, batch_metadata rows, failed days
+that keep the previous scores, empty days, and the top-alerts query. Days without a promoted
+model (the heuristic's queue) are in test_heuristic_days.py, on a database of their own."""
 
 from __future__ import annotations
 
@@ -158,17 +159,6 @@ def test_a_model_trained_on_the_future_is_never_used(demo):
         assert as_of == AS_OF  # the version as of day 15 exists, and day 15 never uses it
     finally:
         client.delete_model_version(name, future.version)
-
-
-def test_a_day_before_any_model_is_skipped_not_failed(demo):
-    """No model was trained before day 14: its scores cannot exist point in time. The run
-    succeeds, records nothing for the day, and batch_metadata says why."""
-    result = scores(demo, AS_OF)
-    assert result.success, failure_text(result)
-    assert not result.get_asset_materialization_events()
-    for scope in ("alerts", "clusters"):
-        row = metadata_row(demo.client, AS_OF, scope)
-        assert row["status"] == "NO_MODEL" and "trained before 2025-08-14" in row["error"]
 
 
 def test_missing_features_name_the_partition(demo):

@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 from riskassets.defs.automation import after_upstream
 from riskassets.defs.checks import check_spec
 from riskassets.defs.metadata import scores_metadata
-from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, Skipped, range_asset, run_range
+from riskassets.defs.ranges import TRANSIENT_RETRIES, Day, Rejected, range_asset, run_range
 from riskassets.defs.resources import MlflowResource, WarehouseResource
 from riskassets.defs.shared import OWNERS, asset_key, daily_partitions
 from riskassets.features.build import MissingPartitionsError
@@ -22,24 +22,29 @@ if TYPE_CHECKING:  # MLflow takes seconds to import: only when a day is scored
 DESCRIPTIONS = {
     "alert_scores": "Every alert of the day scored by the newest promoted alert_scorer trained "
     "before the day: the calibrated probability that the alert is on a high-risk address, with "
-    "its three reason codes (TreeSHAP); the model version is stored per row. Written together "
-    "with alert_rankings; one batch_metadata row per date (COMPLETED or FAILED).",
+    "its three reason codes (TreeSHAP); the model version is stored per row. Without such a "
+    "model the day's rows say model_version 'heuristic', with a null score and no reason codes. "
+    "Written together with alert_rankings; one batch_metadata row per date (COMPLETED, "
+    "FALLBACK or HEURISTIC with the reason, or FAILED).",
     "alert_rankings": "The day's review queue from the newest promoted alert_ranker trained "
-    "before the day: rank 1 is reviewed first; ranks are a permutation of 1..N. Written "
-    "together with alert_scores.",
+    "before the day: rank 1 is reviewed first; ranks are a permutation of 1..N. Without such a "
+    "model, ranked by the alert_scorer's probability (model_version 'alert_scorer:{version}') "
+    "or by the analysts' heuristic (severity, then confidence × log volume; 'heuristic'). "
+    "Written together with alert_scores.",
     "cluster_scores": "Every cluster of the day scored by the newest promoted cluster_scorer "
     "trained before the day: the calibrated probability that the cluster is high risk, with "
-    "its three reason codes.",
+    "its three reason codes. Without such a model, model_version 'heuristic' and a null score "
+    "(the preview lists the clusters by highest severity, then confidence).",
 }
 CHECKS = {
     ("alert_scores", "coverage"): "Every alert of the day scored and ranked exactly once.",
-    ("alert_scores", "score_range"): "Every score in [0, 1].",
+    ("alert_scores", "score_range"): "Every model score in [0, 1]; heuristic rows carry none.",
     ("alert_rankings", "rank_permutation"): "Ranks are a permutation of 1..N.",
     ("alert_scores", "drift"): "PSI of the features carrying most of the model's importance "
     "against its training reference, and of the day's scores against its test-set scores: "
-    "WARN from 0.1, ERROR from 0.25. Surfaced, never blocking.",
+    "WARN from 0.1, ERROR from 0.25. Surfaced, never blocking; not measured without a model.",
     ("cluster_scores", "coverage"): "Every cluster of the day scored exactly once.",
-    ("cluster_scores", "score_range"): "Every score in [0, 1].",
+    ("cluster_scores", "score_range"): "Every model score in [0, 1]; heuristic rows carry none.",
 }
 # The inputs of each output: the day's features, and the model trained before the day (found
 # in the registry; declared one day back for lineage, and automation does not wait for it).
@@ -112,22 +117,22 @@ def _score_day(
     keys: dict[str, dg.AssetKey],
     partition_key: str,
 ) -> Day:
-    """One day's alerts (with their ranking) or clusters scored by the models before it."""
+    """One day's alerts (with their ranking) or clusters scored by the models before it, or
+    by what stands in for a missing one (riskassets/scoring/score.py)."""
     # Imported here, not at load: XGBoost and MLflow take seconds to import.
     from riskassets.scoring import score
 
     day = dt.date.fromisoformat(partition_key)
     try:
         scored, outcomes = score.score_and_write(*clients, network.name, day, scope)
-    except score.NoPromotedModelError as e:
-        raise Skipped(str(e)) from e
     except score.ScoringError as e:
         raise Rejected(str(e), [(_key_of(keys, o.name), o) for o in e.outcomes]) from e
+    fallback = f"; {scored.status}: {scored.fallback_reason}" if scored.fallback_reason else ""
     return Day(
         metadata={key: scores_metadata(name, scored) for name, key in keys.items()},
         checks=[(_key_of(keys, o.name), o) for o in outcomes],
         message=f"{scope} scores {partition_key}: {scored.inputs} {scope} with "
-        f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s)",
+        f"{', '.join(m.label for m in scored.models.values())} ({scored.seconds:.2f}s){fallback}",
     )
 
 
