@@ -6,6 +6,7 @@
     riskassets models         the registered models: champion and latest version, test metrics
     riskassets top            the day's alerts to review first, with their reason codes
     riskassets evaluate       demo data: scored days on unseen addresses against the truth
+    riskassets realised       realised performance of the served scores once labels matured
 
 Pipelines run through Dagster itself (`dagster asset materialize`, `dagster dev`).
 """
@@ -242,6 +243,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _realised(args: argparse.Namespace) -> int:
+    from riskassets.evaluation.realised import read_realised, report
+    from riskassets.reporting import text_table
+
+    settings = load_settings()
+    network = settings.network(args.network).name
+    first = dt.date.fromisoformat(args.start) if args.start else None
+    last = dt.date.fromisoformat(args.end) if args.end else None
+    table = read_realised(_client(settings), network, first, last)
+    if table.height == 0:
+        span = f"{args.start or '…'}...{args.end or '…'}"
+        print(
+            f"no realised performance for {network} in {span}: materialise it (evaluation date "
+            f"E measures the scores of E - {settings.maturity_days} days), e.g. dagster asset "
+            f"materialize -m riskassets.definitions --select '{network}/realised_performance' "
+            "--partition-range FIRST...LAST",
+            file=sys.stderr,
+        )
+        return 1
+    if args.format != "table":
+        _print(table, args.format)
+        return 0
+    print(
+        f"{network}: realised performance of the served scores on addresses unlabelled at "
+        "scoring, labelled as known at the evaluation date; each beside the heuristic"
+    )
+    print(text_table(*report(table)))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.strip().lstrip("+").isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a whole number, at least 1")
@@ -299,6 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--end", help="last scored day (default: 7 days from --start)")
     ev.add_argument("--format", choices=["table", "json"], default="table")
     ev.set_defaults(func=_evaluate)
+
+    rp = sub.add_parser(
+        "realised", help="realised performance: served scores against the labels that came"
+    )
+    rp.add_argument("--network", default="torus")
+    rp.add_argument("--start", help="first evaluation date, YYYY-MM-DD (default: the first)")
+    rp.add_argument("--end", help="last evaluation date, YYYY-MM-DD (default: the last)")
+    rp.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rp.set_defaults(func=_realised)
 
     return parser
 

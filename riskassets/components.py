@@ -15,6 +15,7 @@ from pydantic import Field
 
 from riskassets.defs.automation import automation_sensor
 from riskassets.defs.features.assets import build_feature_assets
+from riskassets.defs.monitoring.assets import build_monitoring_assets
 from riskassets.defs.ranges import transient_retries
 from riskassets.defs.resources import build_resources
 from riskassets.defs.scoring.assets import build_scoring_assets
@@ -48,6 +49,9 @@ def network_definitions(network: Network, settings: Settings) -> dg.Definitions:
                 network, settings.xgb, settings.gate, settings.split, retry, settings.mlflow_ui_url
             ),
             *build_scoring_assets(network, retry),
+            *build_monitoring_assets(
+                network, settings.maturity_days, settings.review_capacity, retry
+            ),
         ],
         asset_checks=[freshness_check],
         sensors=[freshness_sensor, batch_sensor],

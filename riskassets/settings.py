@@ -19,6 +19,8 @@ definitions for any settings without reloading modules.
 | RISKASSETS_SENSOR_INTERVAL_SECONDS | ``30`` (the batch sensor's minimum interval between ticks) |
 | RISKASSETS_SENSOR_RETRY_SECONDS | ``120`` (a failed ingest is requested again after, doubling) |
 | RISKASSETS_RETRY_DELAY_SECONDS | ``15`` (a step's first retry after a passing failure, doubling) |
+| RISKASSETS_MATURITY_DAYS | ``14`` (days a scored day's labels get before it is measured) |
+| RISKASSETS_REVIEW_CAPACITY | ``50`` (alerts reviewed a day: realised recall at capacity) |
 
 RISKASSETS_NETWORKS is ``name:window_days:first_date``, … (``torus:195:2025-08-01``).
 A value that breaks its rule fails when the settings are read (at code-location load), with
@@ -65,6 +67,9 @@ class Settings:
     sensor_interval_seconds: int = 30
     sensor_retry_seconds: float = 120.0
     retry_delay_seconds: float = 15.0
+    # Realised performance: the evaluation date E measures the scored day E - maturity_days.
+    maturity_days: int = 14
+    review_capacity: int = 50
     split: SplitConfig = SplitConfig()
     xgb: XGBConfig = XGBConfig()
     gate: GateConfig = GateConfig()
@@ -164,6 +169,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sensor_interval_seconds=_number(env, "RISKASSETS_SENSOR_INTERVAL_SECONDS", 30, minimum=1),
         sensor_retry_seconds=_number(env, "RISKASSETS_SENSOR_RETRY_SECONDS", 120.0, minimum=0.0),
         retry_delay_seconds=_number(env, "RISKASSETS_RETRY_DELAY_SECONDS", 15.0, minimum=0.0),
+        maturity_days=_number(env, "RISKASSETS_MATURITY_DAYS", 14, minimum=1),
+        review_capacity=_number(env, "RISKASSETS_REVIEW_CAPACITY", 50, minimum=1),
     )
 
 
