@@ -45,10 +45,18 @@ def _generate(args: argparse.Namespace) -> int:
         scale=args.scale,
         seed=args.seed,
         window_days=window,
+        **_label_options(args),
     )
     last = start + dt.timedelta(days=args.days - 1)
     print(f"published {len(batches)} batch(es) of {args.network}, {start}…{last}, to {zone.url}")
     return 0
+
+
+def _label_options(args: argparse.Namespace) -> dict:
+    """The label flags that were given; the others keep publish's defaults (named once, in
+    riskassets.demo, which this module does not import until a command needs it)."""
+    given = {"label_delay_days": args.label_delay_days, "labelling": args.labelling}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _window_for(settings, network: str) -> int:
@@ -279,6 +287,16 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _positive_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = float("nan")
+    if not (days > 0 and days < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of days")
+    return days
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="riskassets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,6 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--window-days", type=int, help="default: the network's configured window")
     gen.add_argument("--dest", help="landing folder or s3://bucket/prefix (default: configured)")
+    gen.add_argument(
+        "--label-delay-days",
+        type=_positive_days,
+        help="mean days from an address's first appearance to its label, lognormal "
+        "(default: the generator's, 10)",
+    )
+    gen.add_argument(
+        "--labelling",
+        choices=("uniform", "alerted"),
+        help="who is labelled: uniform (a share chosen at random; the default) or alerted "
+        "(addresses that alert more, more often and sooner)",
+    )
     gen.set_defaults(func=_generate)
 
     val = sub.add_parser("validate-batch", help="verify a batch and its contracts (dry run)")

@@ -19,11 +19,13 @@ from riskassets.demo.features import features_table
 from riskassets.demo.flows import day_flows, money_flows_table
 from riskassets.demo.tables import parquet_bytes, pick, repeat, window_bounds
 from riskassets.demo.world import (
+    DEFAULT_LABEL_DELAY_DAYS,
     EVM_NETWORKS,
     LABEL_SOURCES,
     ROLE_SUBTYPES,
     ROLES,
     TRUST_LEVELS,
+    LabelSettings,
     Scale,
     Timeline,
     World,
@@ -65,9 +67,11 @@ class DayBatch:
         return self.ref.batch_id
 
 
-def labels_table(w: World, day: dt.date, window_days: int, w1: int) -> pa.Table:
+def labels_table(
+    w: World, day: dt.date, window_days: int, w1: int, settings: LabelSettings
+) -> pa.Table:
     """The labels snapshot of the end of ``day`` (world.labels_at)."""
-    labels = labels_at(w, day)
+    labels = labels_at(w, day, settings)
     slot = labels["slot"]
     m = len(slot)
     role = w.role[slot]
@@ -129,14 +133,20 @@ def generate_day(
     window_days: int = 195,
     first_day: dt.date | None = None,
     timeline: Timeline | None = None,
+    label_delay_days: float = DEFAULT_LABEL_DELAY_DAYS,
+    labelling: str = "uniform",
 ) -> DayBatch:
     """The batch of ``network`` for ``day``: a pure function of its arguments.
 
     ``first_day`` is the first published day: the truth's history starts there at the
     earliest. ``timeline`` carries the previous days over from the day before (publish).
+    ``label_delay_days`` (the mean days from an address's first appearance to its label) and
+    ``labelling`` ("uniform" or "alerted": who is labelled) shape the labels snapshot only
+    (world.LabelSettings); the four batch files and the truth do not depend on them.
     """
     check_network(network)
     sc = resolve_scale(scale)
+    settings = LabelSettings(label_delay_days, labelling)
     BatchRef(network, day, window_days)  # validates window_days
     w = world(network, seed, sc)
     if timeline is None:
@@ -174,7 +184,7 @@ def generate_day(
         features=features,
         clusters=clusters,
         money_flows=money_flows,
-        address_labels=labels_table(w, day, window_days, w1),
+        address_labels=labels_table(w, day, window_days, w1, settings),
         truth=truth_table(w, alerts, day, timeline),
     )
 
@@ -222,11 +232,16 @@ def publish(
     scale: Scale | str = "small",
     seed: int = 7,
     window_days: int = 195,
+    label_delay_days: float = DEFAULT_LABEL_DELAY_DAYS,
+    labelling: str = "uniform",
     log: Callable[[str], None] = print,
 ) -> list[BatchRef]:
-    """Write ``days`` daily batches from ``start`` into ``zone``, each META.json last."""
+    """Write ``days`` daily batches from ``start`` into ``zone``, each META.json last.
+
+    ``label_delay_days`` and ``labelling`` are those of generate_day."""
     if days < 1:
         raise ValueError(f"days must be at least 1 (got {days}): nothing would be published")
+    LabelSettings(label_delay_days, labelling)  # validates both before anything is written
     first = dt.date.fromisoformat(start) if isinstance(start, str) else start
     timeline = Timeline(world(network, seed, resolve_scale(scale)), first)
     refs = []
@@ -241,6 +256,8 @@ def publish(
             window_days=window_days,
             first_day=first,
             timeline=timeline,
+            label_delay_days=label_delay_days,
+            labelling=labelling,
         )
         files = batch_files(batch)
         ref = batch.ref

@@ -23,9 +23,29 @@ probability of every alert's label is computable exactly:
   typology, severity, confidence and risk indicators are drawn given ``y`` and the role from
   known distributions.
 - money flows, clusters and every other column depend on shown values and nuisance draws.
-- labels cover a share of the addresses chosen without regard to ``y``, are created a delay
-  after the address first appears that does not depend on ``y``, and state ``y`` flipped with
-  probability LABEL_NOISE. Which addresses carry a label therefore tells nothing of ``y``.
+- labels (``LabelSettings``) state ``y`` flipped with probability LABEL_NOISE. Who carries
+  one and when it is created depend only on nuisances: under ``uniform`` a share of the
+  addresses chosen without regard to anything, under ``alerted`` a share tilted toward the
+  slots whose activity and presence make them alert more (``alert_propensity``, which leaves
+  out the signals), labelled sooner too. The label is created a lognormal delay after the
+  address's *first appearance*: the start of the first day it is active, i.e. of its first
+  feature row. Not its first alert: which day that is depends on the signals and so on ``y``
+  (an illicit address alerts sooner), and a label clock started by it would make "labelled by
+  T" tell of ``y`` beyond what the batches show. The first alert follows the first appearance
+  by a few days (on the small world a median 2, a mean about 5 for the addresses that alert:
+  the detector must pick the address, youth makes it likelier early), so labels follow first
+  alerts by that much less than the setting, and short delays often label an address before
+  its first alert, as sanctions lists do.
+
+Why which addresses carry a label tells nothing of ``y`` beyond the batches: given the shown
+values, the likelihood of any set of days' batches is a product of a factor in ``y`` and ``u``
+and a factor in the nuisances (activity, presence, the days' activity draws, birth; the role
+is shown): the detector's weights, for one, are a nuisance times a function of the shown
+signals.
+So given what the batches show, ``y`` and the nuisances are independent, and the label
+process uses only nuisances (first appearance, alert propensity) and its own fresh draws; the
+truth below is therefore also the posterior of the label on the rows that carry one, at any
+date.
 
 Then, for an address alerted on day D (its own label aside, which is what is predicted):
 
@@ -49,7 +69,7 @@ from functools import lru_cache
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.special import log_ndtr
+from scipy.special import log_ndtr, ndtr
 
 from riskassets.demo.tables import DAY_MS, midnight_ms, rng, sigmoid
 from riskassets.sot import schema
@@ -100,11 +120,19 @@ HISTORY_DAYS = 30  # p_history: the address's batches of D - 30 ... D
 LIFETIME_DAYS = 30  # an eoa slot's address is used this long, then a fresh one takes over
 EPOCH0 = dt.date(2020, 1, 1)  # where the slots' lifetimes are counted from
 YOUTH_BOOST, YOUTH_DAYS = 8.0, 7.0  # a new address alerts more in its first days
-# Labels: a share of the addresses, created a delay after the address appears (median
-# LABEL_DELAY_DAYS), stating the class with LABEL_NOISE of it flipped. The snapshot holds the
-# labels of the addresses of the current and the previous lifetime of each slot.
+# Labels: a share of the addresses, created a lognormal delay (mean LabelSettings.
+# mean_delay_days, shape LABEL_DELAY_SIGMA) after the address first appears, stating the class
+# with LABEL_NOISE of it flipped. The snapshot holds the labels of the addresses of each slot's
+# current lifetime and of as many earlier ones as the slowest labels need (label_lifetimes).
 LABELLED_SHARE = 0.5
-LABEL_DELAY_DAYS = 2.5
+DEFAULT_LABEL_DELAY_DAYS = 10.0
+LABEL_DELAY_SIGMA = 1.0
+LABELLING_RULES = ("uniform", "alerted")
+# "alerted": logit P(labelled) and log(delay) move with the standardised log alert propensity
+# z by these slopes (a slot one sd busier: odds of a label x e, delay x 1/e^0.5).
+ALERTED_LABEL_TILT = 1.0
+ALERTED_DELAY_TILT = 0.5
+LABEL_KEEP_QUANTILE = 0.99  # labels slower than this quantile of the delays may go unpublished
 LABEL_NOISE = 0.02
 TWO_LABEL_SHARE = 0.1
 
@@ -274,10 +302,34 @@ def world(network: str, seed: int, scale: Scale) -> World:
 SERVICE_EPOCH = -1  # the one lifetime of a service slot
 
 
+@dataclass(frozen=True)
+class LabelSettings:
+    """How labels arrive: the mean delay in days from an address's first appearance to its
+    label (lognormal, shape LABEL_DELAY_SIGMA) and who is labelled, ``labelling`` in
+    LABELLING_RULES. Hashable: the functions that depend on it take it as an argument, so it
+    is part of their cache keys (label_rates, label_rows); the world, its addresses and its
+    days (world, identities, population, day_signals) do not depend on it."""
+
+    mean_delay_days: float = DEFAULT_LABEL_DELAY_DAYS
+    labelling: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.mean_delay_days) and self.mean_delay_days > 0):
+            raise ValueError(
+                f"the mean label delay must be a positive number of days "
+                f"(got {self.mean_delay_days!r})"
+            )
+        if self.labelling not in LABELLING_RULES:
+            raise ValueError(
+                f"unknown labelling {self.labelling!r}; expected one of {list(LABELLING_RULES)}"
+            )
+
+
 @dataclass(frozen=True, eq=False)
 class Identities:
     """The addresses of every slot in one lifetime (epoch): hidden class, persistent offset,
-    and what any label of the address says and when it is created."""
+    what any label of the address says, and the label process's own draws (whether and when
+    the label comes is settled with the LabelSettings, in label_rows)."""
 
     epoch: int
     addresses: pa.Array
@@ -289,9 +341,10 @@ class Identities:
     confidence: np.ndarray
     trust: np.ndarray
     source: np.ndarray
-    label_ms: np.ndarray  # when its label is created; -1: never labelled
-    second: np.ndarray  # a second label of another kind: its level, -1 for none
-    second_ms: np.ndarray
+    label_draw: np.ndarray  # U(0, 1): labelled where below the slot's label probability
+    delay_draw: np.ndarray  # N(0, 1): the noise of the label's lognormal delay
+    second: np.ndarray  # a second label of another kind, if labelled: its level, -1 for none
+    second_delay_ms: np.ndarray  # how long after the first label the second comes
 
 
 def _birth_ms(w: World, epoch: int) -> np.ndarray:
@@ -319,14 +372,14 @@ def identities(w: World, epoch: int) -> Identities:
         ],
         dtype=object,
     )
-    birth = _birth_ms(w, epoch)
-    labelled = g.random(n) < LABELLED_SHARE
-    delay = (g.lognormal(np.log(LABEL_DELAY_DAYS), 1.0, n) * DAY_MS).astype(np.int64)
-    label_ms = np.where(labelled, birth + delay, -1)
+    # The label process's draws; like every draw here they take the same places in the stream
+    # whatever the LabelSettings, so the addresses and the batches do not move with them.
+    label_draw = g.random(n)
+    delay_draw = g.standard_normal(n)
     # A second label of another kind, which never changes the most severe level: risky
     # addresses may also carry a harmless-looking label (an exchange deposit address that a
     # sanctions list names); harmless ones get the other harmless level.
-    two = labelled & (g.random(n) < TWO_LABEL_SHARE)
+    two = g.random(n) < TWO_LABEL_SHARE
     conflict = (level >= 2) & (g.random(n) < 0.5)
     second = np.where(level >= 2, np.where(conflict, 0, 5 - level), 1 - level)
     second_delay = (g.lognormal(np.log(30), 0.8, n) * DAY_MS).astype(np.int64)
@@ -335,15 +388,16 @@ def identities(w: World, epoch: int) -> Identities:
         addresses=_address_strings(g, w.network, n),
         illicit=illicit,
         persistent=persistent,
-        birth_ms=birth,
+        birth_ms=_birth_ms(w, epoch),
         level=level,
         name=names,
         confidence=np.round(g.beta(6, 2, n), 4),
         trust=g.integers(0, len(TRUST_LEVELS), n),
         source=np.where(risky, g.integers(0, 2, n), g.integers(1, len(LABEL_SOURCES), n)),
-        label_ms=label_ms,
+        label_draw=label_draw,
+        delay_draw=delay_draw,
         second=np.where(two, second, -1).astype(np.int8),
-        second_ms=np.where(two, label_ms + second_delay, -1),
+        second_delay_ms=second_delay,
     )
 
 
@@ -359,6 +413,15 @@ def epochs(w: World, day: dt.date) -> np.ndarray:
     """Which lifetime each slot is in on ``day``."""
     days = (day - EPOCH0).days
     return np.where(w.renews, (days + w.phase) // LIFETIME_DAYS, SERVICE_EPOCH)
+
+
+def _day_stream(w: World, day: dt.date) -> np.random.Generator:
+    """The draws of ``day``: who is active (``_active``) first, then the rest of day_signals."""
+    return rng("signals", w.seed, w.network, w.scale.n_addresses, day.isoformat())
+
+
+def _active(g: np.random.Generator, w: World) -> np.ndarray:
+    return g.random(w.n) < w.presence
 
 
 @dataclass(frozen=True, eq=False)
@@ -393,43 +456,148 @@ def population(w: World, day: dt.date) -> Population:
     )
 
 
-def labels_at(w: World, day: dt.date) -> dict:
+@lru_cache(maxsize=16)
+def first_seen_ms(w: World, epoch: int) -> np.ndarray:
+    """When each address of lifetime ``epoch`` first appears: the start of the first day it
+    is active, the day of its first feature row (the same draws as day_signals: nuisance
+    only). An address never active in its lifetime never appears and counts from its birth;
+    so do the services, present since long before any published day."""
+    birth = _birth_ms(w, epoch)
+    if epoch == SERVICE_EPOCH:
+        return birth
+    death = birth + LIFETIME_DAYS * DAY_MS
+    first = np.full(w.n, -1, np.int64)
+    origin = midnight_ms(EPOCH0)
+    for start in range(int(birth.min()), int(death.max()), DAY_MS):
+        alive = (first < 0) & (birth <= start) & (start < death)
+        if alive.any():
+            day = EPOCH0 + dt.timedelta(days=(start - origin) // DAY_MS)
+            first[alive & _active(_day_stream(w, day), w)] = start
+    return np.where(first >= 0, first, birth)
+
+
+def alert_propensity(w: World) -> np.ndarray:
+    """How often a slot alerts whatever its class: its presence times activity^0.3, the
+    factors of the detector's weight (day_signals) that carry no ``y``; the signals, which
+    do, stay out, and so does youth, the same for every address of the same age."""
+    return w.presence * w.activity**0.3
+
+
+def _logit_offset(x: np.ndarray, target: float) -> float:
+    """The ``a`` for which sigmoid(a + x) has mean ``target`` (bisection: it is monotone)."""
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if sigmoid(mid + x).mean() < target else (lo, mid)
+    return (lo + hi) / 2
+
+
+@lru_cache(maxsize=8)
+def label_rates(w: World, settings: LabelSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot: the probability that its address is labelled and the median of its label
+    delay in days. Both are functions of nuisances only (``alert_propensity``), never of
+    ``y``. Over the eoa slots, the labelled share is LABELLED_SHARE and a labelled address's
+    delay has mean ``settings.mean_delay_days`` (mean = median · exp(σ²/2)), whatever the rule.
+    """
+    eoa = w.renews
+    if settings.labelling == "uniform":
+        share, relative = np.full(w.n, LABELLED_SHARE), np.ones(w.n)
+    else:  # "alerted": busier slots are labelled more often, and sooner
+        log_p = np.log(alert_propensity(w))
+        z = (log_p - log_p[eoa].mean()) / log_p[eoa].std()
+        tilt = ALERTED_LABEL_TILT * z
+        share = sigmoid(_logit_offset(tilt[eoa], LABELLED_SHARE) + tilt)
+        relative = np.exp(-ALERTED_DELAY_TILT * z)
+    scale = share[eoa].sum() / (share[eoa] * relative[eoa]).sum()
+    median = settings.mean_delay_days * np.exp(-(LABEL_DELAY_SIGMA**2) / 2) * scale * relative
+    return share, median
+
+
+def label_lifetimes(w: World, settings: LabelSettings) -> int:
+    """How many lifetimes before its current one a slot's labels stay in the snapshot: enough
+    for all but the slowest 1 − LABEL_KEEP_QUANTILE of the labels (an address appears within
+    its lifetime, so a label d days late needs ceil(d / LIFETIME_DAYS) of them), at least 1."""
+    share, median = label_rates(w, settings)
+    weight = share[w.renews] / share[w.renews].sum()
+    log_median = np.log(median[w.renews])
+
+    def below(log_days: float) -> float:  # the share of labelled addresses' delays below
+        return float(weight @ ndtr((log_days - log_median) / LABEL_DELAY_SIGMA))
+
+    lo, hi = float(log_median.min()) - 10.0, float(log_median.max()) + 10.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if below(mid) < LABEL_KEEP_QUANTILE else (lo, mid)
+    return max(1, int(np.ceil(np.exp(hi) / LIFETIME_DAYS)))
+
+
+@dataclass(frozen=True, eq=False)
+class LabelRows:
+    """Every label of the addresses of one lifetime, first and second kinds: one row per
+    (address, label), whenever it is created."""
+
+    slot: np.ndarray
+    label: np.ndarray
+    risk_level: np.ndarray
+    created: np.ndarray
+    confidence: np.ndarray
+    trust: np.ndarray
+    source: np.ndarray
+    address: np.ndarray
+
+
+def label_ms(w: World, epoch: int, settings: LabelSettings) -> np.ndarray:
+    """When each address of lifetime ``epoch`` gets its (first) label, epoch ms; -1: never."""
+    ids = identities(w, epoch)
+    share, median = label_rates(w, settings)
+    delay = median * np.exp(LABEL_DELAY_SIGMA * ids.delay_draw)
+    created = first_seen_ms(w, epoch) + (delay * DAY_MS).astype(np.int64)
+    return np.where(ids.label_draw < share, created, -1)
+
+
+@lru_cache(maxsize=16)
+def label_rows(w: World, epoch: int, settings: LabelSettings) -> LabelRows:
+    ids = identities(w, epoch)
+    created = label_ms(w, epoch, settings)
+    labelled = created >= 0
+    first = np.flatnonzero(labelled)
+    second = np.flatnonzero(labelled & (ids.second >= 0))
+    slot = np.concatenate([first, second])
+    second_names = [
+        second_label_name(f, lv)
+        for f, lv in zip(ids.name[second].tolist(), ids.second[second].tolist(), strict=True)
+    ]
+    return LabelRows(
+        slot=slot,
+        label=np.concatenate([ids.name[first], np.array(second_names, dtype=object)]),
+        risk_level=np.concatenate([ids.level[first], ids.second[second]]),
+        created=np.concatenate([created[first], created[second] + ids.second_delay_ms[second]]),
+        confidence=ids.confidence[slot],
+        trust=ids.trust[slot],
+        source=ids.source[slot],
+        address=np.asarray(ids.addresses.take(pa.array(slot, pa.int64())).to_pylist(), object),
+    )
+
+
+def labels_at(w: World, day: dt.date, settings: LabelSettings) -> dict:
     """The labels snapshot of the end of ``day``: every label created by then of the
-    addresses of each slot's current and previous lifetime (and of every service), one row
-    per (address, label), sorted by address and label."""
+    addresses of each slot's current lifetime and its label_lifetimes previous ones (and of
+    every service), one row per (address, label), sorted by address and label."""
     end = midnight_ms(day + dt.timedelta(days=1))
     now = epochs(w, day)
+    back = label_lifetimes(w, settings)
     parts = []
-    for epoch in (SERVICE_EPOCH, *range(int(now[w.renews].min()) - 1, int(now.max()) + 1)):
-        ids = identities(w, epoch)
-        slots = (now - 1 <= epoch) & (epoch <= now)
-        for second in (False, True):
-            created = ids.second_ms if second else ids.label_ms
-            rows = np.flatnonzero(slots & (created >= 0) & (created < end))
-            level = (ids.second if second else ids.level)[rows]
-            names = ids.name[rows]
-            if second:
-                names = np.array(
-                    [second_label_name(f, lv) for f, lv in zip(names, level.tolist(), strict=True)],
-                    dtype=object,
-                )
-            parts.append(
-                {
-                    "slot": rows,
-                    "label": names,
-                    "risk_level": level,
-                    "created": created[rows],
-                    "confidence": ids.confidence[rows],
-                    "trust": ids.trust[rows],
-                    "source": ids.source[rows],
-                    "address": np.asarray(
-                        ids.addresses.take(pa.array(rows, pa.int64())).to_pylist(), dtype=object
-                    ),
-                }
-            )
-    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    for epoch in (SERVICE_EPOCH, *range(int(now[w.renews].min()) - back, int(now.max()) + 1)):
+        rows = label_rows(w, epoch, settings)
+        current = now[rows.slot]
+        keep = (current - back <= epoch) & (epoch <= current) & (rows.created < end)
+        parts.append({field: getattr(rows, field)[keep] for field in _LABEL_FIELDS})
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in _LABEL_FIELDS}
     order = np.lexsort((merged["label"].astype(str), merged["address"].astype(str)))
     return {k: v[order] for k, v in merged.items()}
+
+
+_LABEL_FIELDS = tuple(LabelRows.__dataclass_fields__)
 
 
 # --------------------------------------------------------------------------- one day
@@ -476,11 +644,11 @@ def _role_logits(role: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=2)
 def day_signals(w: World, day: dt.date) -> DaySignals:
     """The day's draws, shared by the batch of that day and by the truth of later days."""
-    g = rng("signals", w.seed, w.network, w.scale.n_addresses, day.isoformat())
+    g = _day_stream(w, day)
     n = w.n
     pop = population(w, day)
     end = midnight_ms(day + dt.timedelta(days=1))
-    active = g.random(n) < w.presence
+    active = _active(g, w)
     signal = (
         ROLE_OFFSET[w.role]
         + SIGNAL_SHIFT * pop.illicit[:, None]
