@@ -44,7 +44,7 @@ def network_definitions(network: Network, settings: Settings) -> dg.Definitions:
         assets=[
             raw,
             *build_feature_assets(network, retry),
-            *build_training_assets(network, settings.split, retry),
+            *build_training_assets(network, settings.split, retry, settings.gate),
             *build_model_assets(
                 network, settings.xgb, settings.gate, settings.split, retry, settings.mlflow_ui_url
             ),

@@ -157,11 +157,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mlflow_ui_url=(env.get("RISKASSETS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
         split=SplitConfig(
             train_days=_number(env, "RISKASSETS_TRAIN_DAYS", 14, minimum=1),
-            test_days=_number(env, "RISKASSETS_TEST_DAYS", 3, minimum=1),
+            horizon_days=_number(env, "RISKASSETS_HORIZON_DAYS", 7, minimum=1),
+            max_origins=_number(env, "RISKASSETS_BACKTEST_ORIGINS", 3, minimum=1),
             min_positives=_number(env, "RISKASSETS_MIN_POSITIVES", 10, minimum=1),
             min_negatives=_number(env, "RISKASSETS_MIN_NEGATIVES", 10, minimum=1),
         ),
-        gate=GateConfig(max_ece=_number(env, "RISKASSETS_MAX_ECE", 0.05, minimum=0.0, maximum=1.0)),
+        gate=GateConfig(
+            max_ece=_number(env, "RISKASSETS_MAX_ECE", 0.05, minimum=0.0, maximum=1.0),
+            min_positives=_number(env, "RISKASSETS_MIN_UNSEEN_POSITIVES", 30, minimum=1),
+            min_negatives=_number(env, "RISKASSETS_MIN_UNSEEN_NEGATIVES", 30, minimum=1),
+        ),
         warehouse_wait_seconds=_number(
             env, "RISKASSETS_WAREHOUSE_WAIT_SECONDS", 120.0, minimum=0.0
         ),

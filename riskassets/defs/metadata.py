@@ -15,8 +15,16 @@ from riskassets.features.spec import FEATURE_VERSION
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.sot.ingest import IngestedDay
 from riskassets.sot.schema import PARTITION_COLUMNS, TABLES_BY_ASSET, TableSpec
-from riskassets.training.dataset import TrainingSet, class_counts
-from riskassets.training.reports import ABLATION_HEADER, HEADER, ablation_rows, metric_rows
+from riskassets.training.dataset import TrainingSet, backtest_counts, label_delays
+from riskassets.training.reports import (
+    ABLATION_HEADER,
+    HEADER,
+    ORIGIN_HEADER,
+    ablation_rows,
+    metric_rows,
+    origin_rows,
+    protocol_lines,
+)
 
 if TYPE_CHECKING:  # XGBoost and MLflow take seconds to import: only when a run needs them
     from riskassets.scoring.score import ScoredDay
@@ -120,13 +128,17 @@ def feature_metadata(frame: pl.DataFrame, facts: dict[str, int], schema_hash: st
 
 
 def training_set_metadata(ts: TrainingSet, seconds: float) -> dict:
-    """A training set: its rows, dates and class counts per split."""
+    """A training set: its rows, its served window and backtest origins, each origin's counts
+    (label coverage) and the label delays seen in the data."""
+    counts = backtest_counts(ts, "alerts")
     return {
         "dagster/row_count": dg.MetadataValue.int(ts.alerts.height),
         "clusters": dg.MetadataValue.int(ts.clusters.height),
-        "train_dates": dg.MetadataValue.text(date_span(ts.window.train_dates)),
-        "test_dates": dg.MetadataValue.text(date_span(ts.window.test_dates)),
-        "counts": dg.MetadataValue.md(_class_counts_table(ts)),
+        "served_window": dg.MetadataValue.text(f"{ts.plan.served_start} … {ts.as_of}"),
+        "origins": dg.MetadataValue.text(", ".join(str(o.date) for o in ts.plan.origins) or "none"),
+        "skipped_origins": dg.MetadataValue.text("; ".join(ts.plan.skipped) or "none"),
+        "backtest": dg.MetadataValue.md(_backtest_counts_table(counts)),
+        "label_delays": dg.MetadataValue.json(label_delays(ts)),
         "duration_s": dg.MetadataValue.float(round(seconds, 3)),
         "preview": dg.MetadataValue.md(markdown_preview(ts.alerts)),
         **column_schema(ts.alerts),
@@ -137,12 +149,31 @@ def date_span(dates: tuple[dt.date, ...]) -> str:
     return f"{dates[0]} … {dates[-1]} ({len(dates)} days)" if dates else "none"
 
 
-def _class_counts_table(ts: TrainingSet) -> str:
-    rows = []
-    for what, frame in (("alerts", ts.alerts), ("clusters", ts.clusters)):
-        for part, (positives, negatives) in class_counts(frame).items():
-            rows.append((what, part, positives + negatives, positives, negatives))
-    return markdown_rows(["entity", "rows of", "rows", "positives", "negatives"], rows)
+def _backtest_counts_table(counts: dict) -> str:
+    rows = [
+        (
+            o["origin"],
+            o["fit_rows"],
+            o["fit_positives"],
+            o["test_alerts"],
+            o["unseen_alerts"],
+            o["unseen_labelled"],
+            o["unseen_positives"],
+            "" if o["label_coverage"] is None else f"{o['label_coverage']:.1%}",
+        )
+        for o in counts["origins"]
+    ]
+    header = [
+        "origin",
+        "fit rows",
+        "fit positives",
+        "test alerts",
+        "unseen alerts",
+        "unseen labelled",
+        "unseen positives",
+        "label coverage",
+    ]
+    return markdown_rows(header, rows)
 
 
 def model_metadata(result: TrainedModel, experiment: str, links: MlflowLinks) -> dict:
@@ -151,12 +182,17 @@ def model_metadata(result: TrainedModel, experiment: str, links: MlflowLinks) ->
         "decision": dg.MetadataValue.text(result.decision.summary),
         "status": dg.MetadataValue.text(result.decision.status),
         "metrics": dg.MetadataValue.md(markdown_rows(HEADER, metric_rows(result.evaluation))),
+        "backtest": dg.MetadataValue.md(
+            markdown_rows(ORIGIN_HEADER, origin_rows(result.evaluation, result.spec.primary_metric))
+        ),
+        "protocol": dg.MetadataValue.md(
+            "\n\n".join(protocol_lines(result.evaluation)) or "no backtest"
+        ),
         "model_version": dg.MetadataValue.int(result.version_number),
         "mlflow_experiment": dg.MetadataValue.text(experiment),
-        "train_rows": dg.MetadataValue.int(result.train_rows),
-        "test_rows": dg.MetadataValue.int(result.test_rows),
-        "unseen_test_rows": dg.MetadataValue.int(result.evaluation["unseen"]["rows"]),
-        "unseen_test_positives": dg.MetadataValue.int(result.evaluation["unseen"]["positives"]),
+        "served_fit_rows": dg.MetadataValue.int(result.train_rows),
+        "backtest_unseen_rows": dg.MetadataValue.int(result.evaluation["unseen"]["rows"]),
+        "backtest_unseen_positives": dg.MetadataValue.int(result.evaluation["unseen"]["positives"]),
         "feature_schema_hash": dg.MetadataValue.text(result.spec.schema_hash),
         "duration_s": dg.MetadataValue.float(round(result.seconds, 3)),
     }
