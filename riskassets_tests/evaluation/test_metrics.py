@@ -49,10 +49,65 @@ def test_the_paired_bootstrap_is_seeded_and_brackets_its_estimate():
     first = m.paired_bootstrap(good.average_precision, noise.average_precision, 600, seed=1)
     again = m.paired_bootstrap(good.average_precision, noise.average_precision, 600, seed=1)
     assert first == again
-    assert first.low < first.estimate < first.high and first.low > 0
+    assert first.estimate == good.average_precision() - noise.average_precision()
+    assert first.low < first.estimate < first.high and first.low > 0.3  # decisively above 0
+    # No clusters: every row is its own cluster (the alert-level bootstrap), draw for draw.
+    rows = m.paired_bootstrap(
+        good.average_precision,
+        noise.average_precision,
+        600,
+        clusters=np.arange(600) * 7 + 3,
+        seed=1,
+    )
+    assert rows == first
+    other = m.paired_bootstrap(good.average_precision, noise.average_precision, 600, seed=2)
+    assert other != first and other.estimate == first.estimate
     # The same model against itself: a difference of exactly zero on every resample.
     same = m.paired_bootstrap(good.average_precision, good.average_precision, 600)
     assert same.low == same.estimate == same.high == 0
+
+
+def _recorded(rows: int, **kwargs) -> list[np.ndarray]:
+    """The weight vectors the bootstrap scores its metrics under, one per resample."""
+    seen: list[np.ndarray] = []
+
+    def record(weight):
+        if weight is not None:
+            seen.append(weight.copy())
+        return float(len(seen))
+
+    m.paired_bootstrap(record, lambda weight: 0.0, rows, resamples=200, **kwargs)
+    assert len(seen) == 200
+    return seen
+
+
+def test_the_bootstrap_draws_whole_clusters_within_strata():
+    """Two strata; clusters of 1 to 12 rows; cluster 5 has rows in both strata. Every row of
+    a drawn cluster shares its weight, each stratum draws as many clusters as it has, and a
+    cluster split across strata is drawn apart in each."""
+    sizes = RNG.integers(1, 13, 30)
+    clusters = np.repeat(np.arange(30), sizes)
+    strata = (clusters >= 15).astype(int)
+    strata[np.flatnonzero(clusters == 5)[-1]] = 1  # the last row of cluster 5: other stratum
+    rows = len(clusters)
+    pairs = strata * 100 + clusters
+    seen = _recorded(rows, strata=strata, clusters=clusters)
+    for weight in seen:
+        assert np.array_equal(weight, np.round(weight)) and weight.min() >= 0
+        for pair in np.unique(pairs):
+            assert len(np.unique(weight[pairs == pair])) == 1
+        for stratum, n in ((0, 15), (1, 16)):  # 15 clusters, and cluster 5's split row
+            first = [np.flatnonzero(pairs == p)[0] for p in np.unique(pairs[strata == stratum])]
+            assert len(first) == n and weight[first].sum() == n
+    split = np.flatnonzero(clusters == 5)
+    assert any(w[split[0]] != w[split[-1]] for w in seen)
+    # Whole clusters, not rows: the resampled row count moves with the clusters' sizes.
+    assert len({w.sum() for w in seen}) > 10
+    # Without clusters each row is drawn on its own: rows of one cluster part ways.
+    alone = _recorded(rows, strata=strata)
+    big = np.flatnonzero(clusters == int(np.argmax(sizes)))
+    assert any(len(np.unique(w[big])) > 1 for w in alone)
+    assert all(w[strata == 0].sum() == (strata == 0).sum() for w in alone)
 
 
 def test_expected_calibration_error_and_its_floor():
