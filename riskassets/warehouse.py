@@ -120,6 +120,7 @@ REBUILDABLE = {
     "cluster_scores",
     "batch_metadata",
     "model_versions",
+    "realised_performance",
 }
 _CREATED = re.compile(r"CREATE\s+(TABLE|(?:OR\s+REPLACE\s+)?VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)")
 _ALTERED = re.compile(r"ALTER\s+TABLE\s+(\w+)")

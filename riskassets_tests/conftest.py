@@ -23,6 +23,8 @@ from riskassets_tests.helpers import (
     AS_OF,
     DAY1,
     DEMO_DAYS,
+    DEMO_LABEL_DELAY_DAYS,
+    DEMO_SPLIT,
     NETWORK,
     SCORED,
     Demo,
@@ -118,7 +120,15 @@ def demo(tmp_path_factory, chdb_url) -> Demo:
     from riskassets.training.config import GateConfig, SplitConfig, XGBConfig
 
     root = tmp_path_factory.mktemp("demo-landing")
-    publish(LocalLanding(root), "torus", DAY1, DEMO_DAYS, scale="demo", log=lambda *_: None)
+    publish(
+        LocalLanding(root),
+        "torus",
+        DAY1,
+        DEMO_DAYS,
+        scale="demo",
+        label_delay_days=DEMO_LABEL_DELAY_DAYS,
+        log=lambda *_: None,
+    )
     warehouse = WarehouseResource(url=chdb_url, database="demo")
     folder = tmp_path_factory.mktemp("demo-mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -127,7 +137,7 @@ def demo(tmp_path_factory, chdb_url) -> Demo:
         "landing": landing_resource(root),
         **mlflow_resources(uri, folder),
     }
-    split = SplitConfig()
+    split = SplitConfig(**DEMO_SPLIT)
     assets = [
         build_raw_sot_assets(NETWORK),
         *build_feature_assets(NETWORK),
@@ -140,9 +150,26 @@ def demo(tmp_path_factory, chdb_url) -> Demo:
     assert upstream.success, failure_text(upstream)
     models = run_range(assets, resources, AS_OF, selection="group:training")
     assert models.success, failure_text(models)
+    GATE_SUMMARY.extend(
+        f"{e.asset_key.to_user_string()} as of {AS_OF}: {e.description}"
+        for e in models.get_asset_check_evaluations()
+        if e.check_name == "promotion_gate"
+    )
     scores = run_range(assets, resources, *SCORED, selection="group:scoring")
     assert scores.success, failure_text(scores)
     return Demo(root, warehouse, uri, resources, assets, models, scores)
+
+
+# The session models' gate decisions with their intervals, printed at the end of the run: a
+# decision near its edge shows in CI's log.
+GATE_SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if GATE_SUMMARY:
+        terminalreporter.section("session demo models: gate decisions")
+        for line in GATE_SUMMARY:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

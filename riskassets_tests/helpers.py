@@ -116,19 +116,25 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-DEMO_DAYS = 16
+DEMO_DAYS = 18
 
 
-AS_OF = DAY1 + dt.timedelta(days=13)  # the models of the session: trained as of day 14
+AS_OF = DAY1 + dt.timedelta(days=15)  # the models of the session: trained as of day 16
 
 
-SCORED = (AS_OF + dt.timedelta(days=1), AS_OF + dt.timedelta(days=2))  # days 15 and 16
+SCORED = (AS_OF + dt.timedelta(days=1), AS_OF + dt.timedelta(days=2))  # days 17 and 18
+
+# The session's models: a 7-day window and a 3-day horizon, so that three backtest origins
+# (days 13, 10 and 7) fit in 16 days, on demo labels that arrive a mean 2 days after an
+# address appears: the scorer's evidence is decisive (its interval far from the edge).
+DEMO_SPLIT = {"train_days": 7, "horizon_days": 3, "max_origins": 3}
+DEMO_LABEL_DELAY_DAYS = 2.0
 
 
 @dataclass
 class Demo:
-    """Sixteen demo-scale days ingested with their features; the training set and the three
-    models as of day 14 (MLflow on SQLite); days 15 and 16 scored. Built once per session:
+    """Eighteen demo-scale days ingested with their features; the training set and the three
+    models as of day 16 (MLflow on SQLite); days 17 and 18 scored. Built once per session:
     tests read it and write only under other dates or other databases."""
 
     root: Path

@@ -121,14 +121,18 @@ def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> Calibration:
     rows, positives = len(y), int(y.sum())
     if positives == 0 or positives == rows:
         return fit(margin, y)  # one class: the identity, with its note
-    order = np.argsort(margin, kind="stable")
-    x, target = margin[order], y[order]
-    # Pool adjacent violators over blocks of (sum of x, sum of y, count).
-    sums_x, sums_y, counts = [], [], []
-    for xi, yi in zip(x, target, strict=True):
-        sums_x.append(xi)
-        sums_y.append(yi)
-        counts.append(1.0)
+    # Tied margins (trees give many) are one point with their rows' rate, whatever their order.
+    x, inverse = np.unique(margin, return_inverse=True)
+    weights = np.bincount(inverse).astype(np.float64)
+    positive = np.bincount(inverse, weights=y)
+    # Pool adjacent violators over blocks of (sum of x × rows, positives, rows).
+    sums_x: list[float] = []
+    sums_y: list[float] = []
+    counts: list[float] = []
+    for xi, pi, wi in zip(x, positive, weights, strict=True):
+        sums_x.append(xi * wi)
+        sums_y.append(pi)
+        counts.append(wi)
         while len(counts) > 1 and sums_y[-2] / counts[-2] >= sums_y[-1] / counts[-1]:
             c, sy, sx = counts.pop(), sums_y.pop(), sums_x.pop()
             counts[-1] += c

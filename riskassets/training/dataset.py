@@ -229,7 +229,7 @@ def fit_rows(ts: TrainingSet, entity: str, first: dt.date, last: dt.date, known_
     ).filter(then["label"].is_not_null())
 
 
-def test_rows(ts: TrainingSet, entity: str, origin: Origin) -> pl.DataFrame:
+def origin_test_rows(ts: TrainingSet, entity: str, origin: Origin) -> pl.DataFrame:
     """The rows of (origin, test_end] labelled as known at D, with ``unseen`` (1: no label
     known at the origin — the rows a model is judged on)."""
     frame = date_slice(
@@ -313,7 +313,7 @@ def backtest_counts(ts: TrainingSet, entity: str) -> dict:
     per_origin = []
     for origin in ts.plan.origins:
         fit = fit_rows(ts, entity, origin.fit_start, origin.date, origin.date)
-        test = test_rows(ts, entity, origin).filter(pl.col("unseen") == 1)
+        test = origin_test_rows(ts, entity, origin).filter(pl.col("unseen") == 1)
         row = {
             "origin": origin.date.isoformat(),
             "fit_rows": fit.height,

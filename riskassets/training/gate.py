@@ -75,6 +75,15 @@ def _primary(ranking: bool, label: np.ndarray, day: np.ndarray) -> Callable[[np.
     return lambda score: Ranked(label, score).average_precision
 
 
+def _roc_auc(ranking: bool, day: np.ndarray, label: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC; for the ranker the mean over days, since its scores compare within a day."""
+    if not ranking:
+        return Ranked(label, score).roc_auc()
+    values = [Ranked(label[day == d], score[day == d]).roc_auc() for d in np.unique(day)]
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def _clusters(ranking: bool, day: np.ndarray, address: np.ndarray) -> tuple:
     """Strata and clusters of the bootstrap: addresses within days for the ranker (each day's
     queue keeps its size), addresses for the scorers."""
@@ -157,8 +166,8 @@ def decide(
         reasons.append(f"{primary} above the baseline: {vs_baseline.describe()}")
 
     model_auc, baseline_auc = (
-        Ranked(rows.label, rows.model).roc_auc(),
-        Ranked(rows.label, rows.baseline).roc_auc(),
+        _roc_auc(ranking, rows.day, rows.label, rows.model),
+        _roc_auc(ranking, rows.day, rows.label, rows.baseline),
     )
     numbers |= {"model_roc_auc": model_auc, "baseline_roc_auc": baseline_auc}
     if not model_auc >= baseline_auc:
@@ -166,6 +175,16 @@ def decide(
         reasons.append(f"ROC AUC {model_auc:.4f} below the baseline's {baseline_auc:.4f}")
 
     compared = rows.champion_rows
+    window_positives = int(rows.label[compared].sum()) if compared is not None else 0
+    window_negatives = int(compared.sum()) - window_positives if compared is not None else 0
+    if rows.champion is not None and compared is not None and compared.any() and not (
+        window_positives and window_negatives
+    ):
+        rows = GateRows(**{**rows.__dict__, "champion": None})
+        champion_note = (
+            f"champion ({rows.champion_label}) not compared: the rows after its cut-off hold "
+            f"{window_positives} positives and {window_negatives} negatives"
+        )
     if rows.champion is not None and compared is not None and compared.any():
         label, day = rows.label[compared], rows.day[compared]
         on_window = _primary(ranking, label, day)

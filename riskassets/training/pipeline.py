@@ -36,8 +36,8 @@ from riskassets.training.dataset import (
     date_slice,
     fit_rows,
     label_delays,
+    origin_test_rows,
     plan,
-    test_rows,
 )
 
 SUBSETS = ("unseen", "labelled_before")
@@ -193,7 +193,7 @@ def backtest(
             continue
         n_rounds = models.early_stopping_rounds(spec, rows, request.xgb)
         booster = models.refit(spec, rows, request.xgb, n_rounds)
-        test = test_rows(ts, spec.entity, origin)
+        test = origin_test_rows(ts, spec.entity, origin)
         margin = models.margin(booster, test, spec.features).astype(np.float64)
         fits.append(
             OriginFit(

@@ -134,11 +134,6 @@ def test_isotonic_output_is_monotone_and_stays_off_zero_and_one():
     assert np.all(np.diff(fitted.apply(np.sort(margin))) >= 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fit_isotonic pools rows, not distinct margins: tied margins (common in tree "
-    "margins) fall into different blocks by row order and the map depends on that order",
-)
 def test_tied_margins_get_their_rows_rate_whatever_the_row_order():
     """A quarter, a half and three quarters positive at three tied margins: the map gives
     each margin its rows' rate, in any row order."""

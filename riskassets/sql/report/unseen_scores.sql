@@ -1,5 +1,6 @@
 -- The alert scores and ranks of [first_date, last_date] on addresses that had no label known
--- at as_of_date: the alerts a model is needed for (`riskassets evaluate`).
+-- at as_of_date: the alerts a model is needed for (`riskassets evaluate`). Days ranked by the
+-- heuristic have no probability: only the rows a model scored.
 SELECT
     s.processing_date AS processing_date,
     s.alert_id AS alert_id,
@@ -11,6 +12,7 @@ FROM alert_scores AS s
 INNER JOIN alert_rankings AS r
     ON r.network = s.network AND r.processing_date = s.processing_date AND r.alert_id = s.alert_id
 WHERE s.network = {network:String}
+  AND s.score IS NOT NULL
   AND s.processing_date BETWEEN {first_date:Date} AND {last_date:Date}
   AND s.address NOT IN
   (
