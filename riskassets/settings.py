@@ -11,9 +11,12 @@ definitions for any settings without reloading modules.
 | RISKASSETS_WAREHOUSE_URL | ``chdb:$RISKASSETS_HOME/chdb`` (or ``http(s)://host:port``) |
 | RISKASSETS_WAREHOUSE_DATABASE | ``riskassets`` |
 | MLFLOW_TRACKING_URI | ``sqlite:///$RISKASSETS_HOME/mlflow/mlflow.db`` |
-| RISKASSETS_TRAIN_DAYS / RISKASSETS_TEST_DAYS | ``14`` / ``3`` (trailing dates of a training set) |
-| RISKASSETS_MIN_POSITIVES / _NEGATIVES | ``10`` / ``10`` (per model: train, unseen test) |
-| RISKASSETS_MAX_ECE | ``0.05`` (test expected calibration error a probability model may have) |
+| RISKASSETS_TRAIN_DAYS | ``14`` (the dates up to a cut-off that a fit learns from) |
+| RISKASSETS_HORIZON_DAYS | ``7`` (the serving horizon: days after a cut-off) |
+| RISKASSETS_BACKTEST_ORIGINS | ``3`` (backtest origins at most) |
+| RISKASSETS_MIN_UNSEEN_POSITIVES / _NEGATIVES | ``30`` / ``30`` (least evidence to judge) |
+| RISKASSETS_MIN_POSITIVES / _NEGATIVES | ``10`` / ``10`` (labelled rows a fit needs) |
+| RISKASSETS_MAX_ECE | ``0.05`` (backtest calibration error a probability model may have) |
 | RISKASSETS_WAREHOUSE_WAIT_SECONDS | ``120`` (wait for a chDB folder another process holds) |
 | RISKASSETS_SENSOR_LOOKBACK_DAYS | ``14`` (days before the newest batch the sensor lists) |
 | RISKASSETS_SENSOR_INTERVAL_SECONDS | ``30`` (the batch sensor's minimum interval between ticks) |

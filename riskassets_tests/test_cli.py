@@ -33,11 +33,12 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     home = tmp_path_factory.mktemp("home")
-    # A training set over the three small demo days: 2 train dates, 1 test date.
+    # A training set over the three small demo days: a 2-day window, one origin (day 2,
+    # tested on day 3).
     env = subprocess_env(
         home,
-        RISKASSETS_TRAIN_DAYS="3",
-        RISKASSETS_TEST_DAYS="1",
+        RISKASSETS_TRAIN_DAYS="2",
+        RISKASSETS_HORIZON_DAYS="1",
         RISKASSETS_MIN_POSITIVES="1",
         RISKASSETS_MIN_NEGATIVES="1",
     )
@@ -201,14 +202,16 @@ def test_dagster_cli_training_set_names_missing_partitions_then_builds(home):
         [
             str(BIN / "riskassets"),
             "sql",
-            "SELECT split, count() AS n FROM training_alerts GROUP BY split ORDER BY split",
+            "SELECT toString(processing_date) AS day, count() AS n FROM training_alerts "
+            "GROUP BY day ORDER BY day",
             "--format",
             "json",
         ],
         env,
     )
-    splits = {r["split"]: r["n"] for r in json.loads(out.stdout)}
-    assert splits.keys() == {"test", "train"} and all(n > 0 for n in splits.values())
+    days = {r["day"]: r["n"] for r in json.loads(out.stdout)}
+    assert days.keys() == {"2025-08-01", "2025-08-02", "2025-08-03"}
+    assert all(n > 0 for n in days.values())
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ def test_definitions_load_for_the_default_settings(tmp_path):
     features = {"torus/alert_features", "torus/cluster_features"}
     models = {"torus/alert_scorer", "torus/alert_ranker", "torus/cluster_scorer"}
     scores = {"torus/alert_scores", "torus/alert_rankings", "torus/cluster_scores"}
-    assert keys == raw | features | {"torus/training_set"} | models | scores
+    monitoring = {"torus/realised_performance"}
+    assert keys == raw | features | {"torus/training_set"} | models | scores | monitoring
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and node.owners and "clickhouse" in node.kinds
@@ -36,12 +37,14 @@ def test_definitions_load_for_the_default_settings(tmp_path):
             expected = "training"
         if key.to_user_string() in scores:
             expected = "scoring"
+        if key.to_user_string() in monitoring:
+            expected = "monitoring"
         assert node.group_name == expected, key
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("torus/raw_alerts", "contract") in checks
     assert ("torus/alert_features", "feature_contract") in checks
-    assert {("torus/training_set", n) for n in ("leakage", "alert_class_balance")} <= checks
+    assert {("torus/training_set", n) for n in ("leakage", "alert_evidence")} <= checks
     assert {(m, "promotion_gate") for m in models} <= checks
     assert {
         ("torus/alert_scores", "coverage"),

@@ -41,7 +41,12 @@ class XGBConfig:
     colsample_bytree: float = 0.8
     min_child_weight: float = 1.0
     reg_lambda: float = 1.0
-    validation_days: int = 2
+    # Early stopping's validation slice: this share of the window's addresses (clusters), all
+    # their dates. Not the window's last dates: labels arrive days after the alerts, so the
+    # newest dates hold the fewest (and the quickest-labelled) labels, and rounds chosen there
+    # stop far too early (measured on the demo: the ranker stopped after 4-16 rounds on the
+    # last two dates, after 26-207 on a fifth of the addresses, NDCG@50 0.78 → 0.82).
+    validation_share: float = 0.2
     # A fit trains on at most this many rows (``models.capped``: a scorer keeps every positive
     # and reweighted negatives, the ranker an even sample of each queue). The cost of a
     # boosting round grows with the rows (XGBoost's subsample does not make a round cheaper);

@@ -177,8 +177,11 @@ def decide(
     compared = rows.champion_rows
     window_positives = int(rows.label[compared].sum()) if compared is not None else 0
     window_negatives = int(compared.sum()) - window_positives if compared is not None else 0
-    if rows.champion is not None and compared is not None and compared.any() and not (
-        window_positives and window_negatives
+    if (
+        rows.champion is not None
+        and compared is not None
+        and compared.any()
+        and not (window_positives and window_negatives)
     ):
         rows = GateRows(**{**rows.__dict__, "champion": None})
         champion_note = (

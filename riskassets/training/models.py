@@ -6,9 +6,9 @@ a fixed order).
 One recipe for every fit (modeling.md, "The served model is the evaluated recipe"): the
 labelled rows of the ``train_days`` dates up to a cut-off, at most ``max_fit_rows`` of them,
 for a number of boosting rounds. At a backtest origin the rounds come from early stopping on
-the window's last ``validation_days`` dates (fitted on the dates before them), and the
-origin's model is then fitted on the whole window with those rounds; the served version is
-fitted on the whole window up to D with the origins' median rounds.
+a share of the window's addresses (fitted on the others), and the origin's model is then
+fitted on the whole window with those rounds; the served version is fitted on the whole
+window up to D with the origins' median rounds.
 """
 
 from __future__ import annotations
@@ -92,14 +92,17 @@ def evaluation_dmatrix(frame: pl.DataFrame, spec: ModelSpec) -> xgb.DMatrix:
     )
 
 
-def split_validation(train: pl.DataFrame, days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Carve the last ``days`` train dates off as the early-stopping validation slice (rows
-    ordered by date: two zero-copy slices)."""
-    dates = train["processing_date"].unique(maintain_order=True)
-    if dates.len() <= days:
-        raise ValueError(f"{dates.len()} train dates cannot spare {days} for validation")
-    cut = int(train["processing_date"].search_sorted(dates[-days], side="left"))
-    return train.slice(0, cut), train.slice(cut)
+def split_validation(
+    rows: pl.DataFrame, spec: ModelSpec, share: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Carve early stopping's validation slice off ``rows`` (ordered by date): every row of a
+    seeded ``share`` of the addresses (clusters for the cluster model), so that no address is
+    on both sides and both sides keep every date's mix of label maturity."""
+    unit = "address" if "address" in rows.columns else spec.key
+    chosen = (rows[unit].hash(seed=11) % 1000) < int(share * 1000)
+    if not chosen.any() or chosen.all():
+        raise ValueError(f"{rows.height} rows cannot spare a validation share of {share}")
+    return rows.filter(~chosen), rows.filter(chosen)
 
 
 def ordered(frame: pl.DataFrame, spec: ModelSpec) -> pl.DataFrame:
@@ -142,9 +145,9 @@ def capped(frame: pl.DataFrame, spec: ModelSpec, max_rows: int) -> pl.DataFrame:
 
 
 def early_stopping_rounds(spec: ModelSpec, rows: pl.DataFrame, config: XGBConfig) -> int:
-    """The rounds that early stopping on the last ``validation_days`` dates of ``rows``
-    chooses for a fit on the dates before them."""
-    fit, valid = split_validation(ordered(rows, spec), config.validation_days)
+    """The rounds that early stopping on a ``validation_share`` of the addresses of ``rows``
+    chooses for a fit on the others."""
+    fit, valid = split_validation(ordered(rows, spec), spec, config.validation_share)
     booster = xgb.train(
         config.params(spec.objective, spec.eval_metric),
         dmatrix(capped(fit, spec, config.max_fit_rows), spec),
