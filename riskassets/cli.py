@@ -205,6 +205,9 @@ def _short(value):
     return value
 
 
+WHEN_SCORED = "the cut-off of the model that scored them"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from riskassets.evaluation.report import scored_days, targets
     from riskassets.reporting import text_table
@@ -212,7 +215,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     network = settings.network(args.network)
-    as_of = dt.date.fromisoformat(args.as_of)
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    if as_of is None and not args.start:
+        print("error: give --start (and --end), or --as-of", file=sys.stderr)
+        return 2
     first = dt.date.fromisoformat(args.start) if args.start else as_of + dt.timedelta(days=1)
     last = dt.date.fromisoformat(args.end) if args.end else first + dt.timedelta(days=6)
     report = scored_days(
@@ -230,21 +236,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         f"{network.name}: scores of {report['days']} by the models as of "
         f"{', '.join(report['models_as_of'])}, on the {report['rows']} alerts of addresses "
-        f"with no label at {as_of} ({report['positives']} illicit), against the hidden class"
+        f"with no label at {as_of or WHEN_SCORED} ({report['positives']} illicit), against the "
+        "hidden class"
     )
     rows = [
-        (metric, v["model"], v["truth_day"], v["truth_history"], v["model"] / v["truth_day"])
+        (metric, v["model"], v["truth_day"], v["truth_history"], v["model"] / v["truth_history"])
         for metric, v in report["metrics"].items()
     ]
     print(
         text_table(
-            ["metric", "model", "truth (day)", "truth (history)", "model / truth (day)"], rows
+            ["metric", "model", "truth (day)", "truth (history)", "model / truth (history)"], rows
         )
     )
     print()
     print(
         text_table(
-            ["target", "model", "truth (day)", "ratio", "wanted", "met"],
+            ["target", "model", "truth (history)", "ratio", "wanted", "met"],
             [(t[0], t[1], t[2], t[3], t[4], "yes" if t[5] else "NO") for t in targets(report)],
         )
     )
@@ -355,7 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="demo data: scored days on unseen addresses against the hidden truth"
     )
     ev.add_argument("--network", default="torus")
-    ev.add_argument("--as-of", required=True, help="the models' as-of date, YYYY-MM-DD")
+    ev.add_argument(
+        "--as-of",
+        help="unseen: no label at this date, YYYY-MM-DD (default: at the cut-off of the model "
+        "that scored each alert)",
+    )
     ev.add_argument("--start", help="first scored day (default: the day after --as-of)")
     ev.add_argument("--end", help="last scored day (default: 7 days from --start)")
     ev.add_argument("--format", choices=["table", "json"], default="table")

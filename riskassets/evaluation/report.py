@@ -1,6 +1,7 @@
-"""The evaluation report of scored days on demo data: the scores that the models of an as-of
-date gave the following days, on the alerts of addresses that had no label at that date,
-against the hidden class and beside the truth's posteriors on the same rows. No Dagster.
+"""The evaluation report of scored days on demo data: the scores the served models gave, on the
+alerts of addresses that had no label at the cut-off of the model that scored them (or at a
+given date), against the hidden class and beside the truth's posteriors on the same rows.
+No Dagster.
 
 The targets are stated against the truth that knows the address's history (the best any
 model of these batches can do): alert_scorer PR AUC ≥ 0.95 × its, Brier ≤ 1.3 × its, ranker
@@ -32,20 +33,29 @@ def scored_days(
     zone: LandingZone,
     network: str,
     window_days: int,
-    as_of: dt.date,
+    as_of: dt.date | None,
     first: dt.date,
     last: dt.date,
 ) -> dict:
-    """Metrics of the scores of ``first``..``last`` on unseen addresses (no label at
-    ``as_of``) against the hidden class, beside the truth's on the same rows."""
+    """Metrics of the model scores of ``first``..``last`` on unseen addresses against the
+    hidden class, beside the truth's on the same rows. Unseen: no label known at the cut-off
+    of the scorer that scored the row (``as_of`` None), or at ``as_of``."""
     scores = warehouse.query_frame(
-        client,
-        "report/unseen_scores",
-        network=network,
-        first_date=first,
-        last_date=last,
-        as_of_date=as_of,
+        client, "report/unseen_scores", network=network, first_date=first, last_date=last
     )
+    cutoffs = [as_of] if as_of else sorted(scores["scorer_as_of"].unique().to_list())
+    seen = pl.concat(
+        [
+            warehouse.query_frame(
+                client, "report/labelled_addresses", network=network, known_at=cutoff
+            ).with_columns(pl.lit(cutoff).alias("cutoff"))
+            for cutoff in cutoffs
+        ]
+        or [pl.DataFrame(schema={"address": pl.String, "cutoff": pl.Date})]
+    )
+    scores = scores.with_columns(
+        (pl.lit(as_of) if as_of else pl.col("scorer_as_of")).alias("cutoff")
+    ).join(seen, on=["address", "cutoff"], how="anti")
     days = sorted(scores["processing_date"].unique().to_list())
     truth = read_truth(
         zone,
