@@ -89,7 +89,7 @@ def scored_days(
             table.setdefault(metric, {})[who] = value
     return {
         "network": network,
-        "as_of": as_of.isoformat(),
+        "as_of": as_of.isoformat() if as_of else None,
         "days": f"{days[0]}…{days[-1]}",
         "rows": rows.height,
         "positives": int(np.sum(y)),
