@@ -67,6 +67,10 @@ class GateRows:
     champion: np.ndarray | None = None
     champion_rows: np.ndarray | None = None  # boolean mask of the rows it is compared on
     champion_label: str = ""  # "version 3, as of …", for the reasons
+    # What of the model's raw scores varies within one fit, when ``model`` went through
+    # cross-fitted maps or pools several fits: a constant model is judged on it (each fold's
+    # map and each origin's fit would give its own constant).
+    raw: np.ndarray | None = None
 
 
 def _primary(ranking: bool, label: np.ndarray, day: np.ndarray) -> Callable[[np.ndarray], Callable]:
@@ -215,7 +219,8 @@ def decide(
     else:
         reasons.append(champion_note or "no champion yet")
 
-    spread = float(np.std(rows.model)) if len(rows.model) else 0.0
+    raw = rows.model if rows.raw is None else rows.raw
+    spread = float(np.std(raw)) if len(raw) else 0.0
     numbers["prediction_std"] = spread
     if not spread > 1e-6:
         error = True

@@ -220,6 +220,16 @@ def _folds(pooled: pl.DataFrame, spec: models.ModelSpec) -> np.ndarray:
     return (pooled[unit].hash(seed=7) % 2).to_numpy().astype(np.int64)
 
 
+def _within_origins(margin: np.ndarray, pooled: pl.DataFrame) -> np.ndarray:
+    """Each origin's margins less their mean: what varies within a fit (each origin's fit
+    has its own base score, so a constant model is constant within origins only)."""
+    if not len(margin):
+        return margin
+    codes = np.unique(pooled["origin"].to_numpy(), return_inverse=True)[1]
+    means = np.bincount(codes, weights=margin) / np.bincount(codes)
+    return margin - means[codes]
+
+
 def _bootstrap_units(pooled: pl.DataFrame, spec: models.ModelSpec) -> np.ndarray:
     """What one bootstrap draw takes whole: an address (alerts), a cluster id (clusters)."""
     return pooled["address" if spec.entity == "alerts" else spec.key].to_numpy()
@@ -450,6 +460,7 @@ def train_and_gate(
             champion=champion_scores,
             champion_rows=champion_rows,
             champion_label=champion_label,
+            raw=_within_origins(margin, pooled),
         ),
         request.gate,
         ece=ece,

@@ -266,7 +266,7 @@ def test_labels_that_all_arrive_after_d_leave_the_version_unvalidated(demo, own_
     def late(table, frame):
         if table == "training_alerts":
             origin = AS_OF + dt.timedelta(days=days - 9)  # the oldest origin, shifted
-            labelled = frames_labelled_at(frame, demo, origin, days)
+            labelled = labelled_at(demo, origin, days)
             return frame.filter(pl.col("address").is_in(labelled))
         return frame
 
@@ -291,7 +291,8 @@ def test_labels_that_all_arrive_after_d_leave_the_version_unvalidated(demo, own_
     assert all(c.level == "WARN" for c in checks if not c.passed)
 
 
-def frames_labelled_at(frame, demo, origin: dt.date, days: int) -> list[str]:
+def labelled_at(demo, origin: dt.date, days: int) -> list[str]:
+    """The addresses labelled at ``origin`` of a variant shifted by ``days``."""
     labels = pl.from_arrow(
         demo.client.query_arrow(
             "SELECT known_at, address FROM training_labels WHERE as_of_date = {d:Date}",
@@ -307,28 +308,35 @@ def test_a_calibration_set_with_one_class_keeps_the_model_probabilities(demo, ow
     unvalidated (no positives to judge it on)."""
     days = 63
     first_test = AS_OF + dt.timedelta(days=days - 8)  # the day after the oldest origin
+    # Unseen at an origin means unlabelled then, so unlabelled at the oldest origin too: every
+    # test row of such an address made negative leaves only negatives to calibrate on, and
+    # the served fit its positives of addresses labelled earlier.
+    known = labelled_at(demo, first_test - dt.timedelta(days=1), days)
 
     def negatives(table, frame):
         if table != "training_alerts":
             return frame
+        unseen = (pl.col("processing_date") >= first_test) & ~pl.col("address").is_in(known)
         return frame.with_columns(
-            pl.when(pl.col("processing_date") >= first_test)
-            .then(0)
-            .otherwise(pl.col("label"))
-            .cast(pl.UInt8)
-            .alias("label")
+            pl.when(unseen).then(0).otherwise(pl.col("label")).cast(pl.UInt8).alias("label")
         )
 
     result = gate(demo, own_registry, store_variant(demo, days, negatives))
     assert result.calibration.identity and "one class" in result.calibration.note
     assert result.decision.status == "unvalidated"
+    assert "0 positives" in result.decision.summary
 
 
 def test_a_champion_is_compared_only_on_origins_after_its_cut_off(demo, own_registry):
     first = gate(demo, own_registry, store_variant(demo, 70, unchanged))
     assert first.decision.passed, first.decision.summary
+
+    def thinned(table, frame):  # another model than the first (not a rerun of it)
+        return frame.gather_every(10, offset=1) if table == "training_alerts" else frame
+
     # Origins of +74: +71, +68, +65. Only +71 is after the champion's cut-off (+70).
-    second = gate(demo, own_registry, store_variant(demo, 74, unchanged))
+    second = gate(demo, own_registry, store_variant(demo, 74, thinned))
+    assert not second.reused
     numbers = second.decision.numbers
     newest = second.evaluation["origins"][0]
     assert newest["origin"] == (AS_OF + dt.timedelta(days=71)).isoformat()
@@ -339,8 +347,9 @@ def test_a_champion_is_compared_only_on_origins_after_its_cut_off(demo, own_regi
 
 
 def test_a_cluster_shortage_never_blocks_the_alert_models(demo, tmp_path):
-    """No test cluster: the cluster model is unvalidated (WARN, champion stays) while the
-    alert models train and promote in the same run, which succeeds."""
+    """No cluster of the last week: the cluster model is skipped with the counts (WARN, the
+    champion stays) while the alert models train and promote in the same run, which
+    succeeds."""
     from riskassets_tests.helpers import mlflow_resources
 
     days = 64
@@ -362,7 +371,7 @@ def test_a_cluster_shortage_never_blocks_the_alert_models(demo, tmp_path):
         for e in result.get_asset_check_evaluations()
         if e.check_name == "promotion_gate"
     }
-    assert "unvalidated" in gates["cluster_scorer"].description
+    assert "skipped: cluster_scorer data is short" in gates["cluster_scorer"].description
     assert not gates["cluster_scorer"].passed
     assert gates["cluster_scorer"].severity.value == "WARN"
     assert gates["alert_scorer"].passed
