@@ -15,7 +15,7 @@ from riskassets.features.spec import FEATURE_VERSION
 from riskassets.reporting import markdown_preview, markdown_rows
 from riskassets.sot.ingest import IngestedDay
 from riskassets.sot.schema import PARTITION_COLUMNS, TABLES_BY_ASSET, TableSpec
-from riskassets.training.dataset import TrainingSet, backtest_counts, label_delays
+from riskassets.training.dataset import TrainingSet, label_delays
 from riskassets.training.reports import (
     ABLATION_HEADER,
     HEADER,
@@ -127,10 +127,10 @@ def feature_metadata(frame: pl.DataFrame, facts: dict[str, int], schema_hash: st
     }
 
 
-def training_set_metadata(ts: TrainingSet, seconds: float) -> dict:
+def training_set_metadata(ts: TrainingSet, counts: dict, seconds: float) -> dict:
     """A training set: its rows, its served window and backtest origins, each origin's counts
-    (label coverage) and the label delays seen in the data."""
-    counts = backtest_counts(ts, "alerts")
+    (``counts``: dataset.backtest_counts of its alerts, as its evidence check reported them,
+    so they are not counted twice) and the label delays seen in the data."""
     return {
         "dagster/row_count": dg.MetadataValue.int(ts.alerts.height),
         "clusters": dg.MetadataValue.int(ts.clusters.height),

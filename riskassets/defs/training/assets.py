@@ -144,8 +144,9 @@ def _training_set_day(
             [(key, o) for o in outcomes],
         )
     write_training_set(client, network.name, ts)
+    (evidence,) = (o for o in outcomes if o.name == "alert_evidence")
     return Day(
-        metadata={key: training_set_metadata(ts, time.perf_counter() - started)},
+        metadata={key: training_set_metadata(ts, evidence.metadata, time.perf_counter() - started)},
         checks=[(key, o) for o in outcomes],
         message=f"training_set {partition_key}: {_summary(ts)}",
     )
