@@ -192,6 +192,10 @@ def model_checks(
                     "brier_truth_day": truth,
                     "method": evaluation["calibration"]["map"]["method"],
                 },
+                # An unvalidated version is never promoted: its calibration on too few rows
+                # is reported, and stops nothing (like a skipped model's checks).
+                blocking=status != "unvalidated",
+                severity="WARN" if status == "unvalidated" else None,
             )
         )
     if spec.entity == "alerts":

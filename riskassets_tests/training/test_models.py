@@ -405,3 +405,21 @@ def test_a_model_above_the_truth_is_flagged_as_suspected_leakage():
         )
     }
     assert checks["below_ceiling"].passed  # within 2 % of the best informed truth
+
+
+def test_an_unvalidated_version_miscalibrated_on_few_rows_stops_nothing():
+    """Too little evidence: the version is never promoted, so its calibration is a WARN, not
+    a blocking ERROR that would fail the run of the models that did train."""
+    evaluation = {
+        "unseen": {"rows": 60, "positives": 12, "metrics": {}},
+        "calibration": {
+            "map": {"method": "platt"},
+            "cross_fitted": {"ece": 0.3, "ece_excess": 0.2, "brier": 0.2, "log_loss": 0.6},
+        },
+    }
+    for status, blocking, level in (("unvalidated", False, "WARN"), ("promoted", True, "ERROR")):
+        (_, calibration) = reports.model_checks(
+            "cluster_scorer", status, evaluation, "", {}, False, GateConfig()
+        )
+        assert calibration.name == "calibration" and not calibration.passed
+        assert calibration.blocking == blocking and calibration.level == level
