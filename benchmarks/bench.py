@@ -863,15 +863,13 @@ def stage_training(model: str, as_of: str, first_partition: str, bench_run: str)
     # The served fit's matrix, parameters and rounds, straight into xgboost.train.
     ts = pipeline.load_training_set(client, NETWORK, as_of_date, first, split, spec.entity)
     frame = ts.alerts if spec.entity == "alerts" else ts.clusters
-    served = models.capped(
-        models.ordered(date_slice(frame, ts.plan.served_start, as_of_date), spec),
-        spec,
-        config.max_fit_rows,
+    served = models.fit_matrix(
+        date_slice(frame, ts.plan.served_start, as_of_date), spec, config.max_fit_rows
     )
     limit, _ = _timed(
         xgb.train,
         config.params(spec.objective, spec.eval_metric),
-        models.dmatrix(served, spec),
+        served,
         num_boost_round=max(result.rounds, 1),
     )
     evaluation, primary = result.evaluation, spec.primary_metric
@@ -1172,9 +1170,9 @@ def main(
         "scale": scale,
         "days": days,
         "cpus": os.cpu_count(),
-        # XGBoost's OpenMP threads spin while they wait: on a busy machine its fits slow down
-        # many times over unless OMP_WAIT_POLICY=PASSIVE (the package does not set it).
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        # XGBoost's OpenMP threads spin while they wait unless OMP_WAIT_POLICY=PASSIVE, which
+        # the package sets in every process that imports it unless the environment says.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (the package's default)"),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "seconds": round(time.perf_counter() - started, 1),
         **layout,

@@ -415,6 +415,14 @@ def embedded(client: Client) -> bool:
     return any(client is c for c in _chdb_clients.values())
 
 
+def release_memory(client: Client) -> None:
+    """Hand the memory the embedded engine freed back to the system (its allocator keeps
+    freed pages for reuse, so a large read would otherwise stay resident in the process
+    that trains). A server's memory is its own: nothing to do there."""
+    if embedded(client):
+        client.command("SYSTEM JEMALLOC PURGE")
+
+
 def _new_staging(client: Client, table: str, network: str, processing_date: Any) -> str:
     staging = staging_name(table, network, processing_date)
     client.command(render("create_staging", staging=staging, table=identifier(table)))

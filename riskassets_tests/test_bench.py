@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +28,6 @@ def test_bench_reports_every_stage_with_its_limit(tmp_path):
     # Its own process, as `make bench` runs it: its stages open a chDB folder of their own, in
     # child processes, and this process holds the session's (one folder per process). Without
     # its `dagster asset materialize` runs (about two minutes here): test_cli runs those.
-    # XGBoost's OpenMP threads spin while they wait: on a busy shared machine the backtests'
-    # small fits would take many times longer than on a quiet one (the report says which).
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--scale", "small", "--days", "7", "--no-cli"]
@@ -38,7 +35,6 @@ def test_bench_reports_every_stage_with_its_limit(tmp_path):
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())

@@ -7,6 +7,11 @@ import numpy as np
 import polars as pl
 
 VERSION = "heuristic"  # the model_version of the rows it scores
+# The columns it reads, per entity.
+COLUMNS = {
+    "alerts": ("severity_ord", "alert_confidence", "volume_usd"),
+    "clusters": ("severity_max_ord", "confidence_avg"),
+}
 
 
 def heuristic_score(model: str, frame: pl.DataFrame) -> np.ndarray:

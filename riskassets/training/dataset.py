@@ -218,15 +218,25 @@ def labels_at(labels: pl.DataFrame, known_at: dt.date) -> pl.DataFrame:
     return labels.filter(pl.col("known_at") == known_at)
 
 
-def fit_rows(ts: TrainingSet, entity: str, first: dt.date, last: dt.date, known_at: dt.date):
-    """The rows of [first, last] with a label known at ``known_at``, labelled as then."""
+def labelled_as_of(
+    ts: TrainingSet, entity: str, first: dt.date, last: dt.date, known_at: dt.date
+) -> pl.DataFrame:
+    """The rows of [first, last] with their label and weight as known at ``known_at``, null
+    where none was known then: a slice of the set with those two columns replaced, so that
+    the features (hundreds of columns) are not copied."""
     frame = date_slice(ts.alerts if entity == "alerts" else ts.clusters, first, last)
     if known_at == ts.as_of:
         return frame  # the stored rows carry the labels known at D
     then = known_labels(frame, labels_at(ts.labels, known_at))
     return frame.with_columns(
         then["label"].cast(pl.UInt8).alias("label"), then["weight"].cast(pl.Float32)
-    ).filter(then["label"].is_not_null())
+    )
+
+
+def fit_rows(ts: TrainingSet, entity: str, first: dt.date, last: dt.date, known_at: dt.date):
+    """The rows of [first, last] with a label known at ``known_at``, labelled as then."""
+    frame = labelled_as_of(ts, entity, first, last, known_at)
+    return frame.filter(pl.col("label").is_not_null())
 
 
 def origin_test_rows(ts: TrainingSet, entity: str, origin: Origin) -> pl.DataFrame:
@@ -257,7 +267,7 @@ def leakage_check(ts: TrainingSet) -> CheckOutcome:
         for origin in ts.plan.origins:
             fit = date_slice(frame, origin.fit_start, origin.date)
             test = date_slice(frame, origin.date + DAY, origin.test_end)
-            in_both += fit.join(test, on=key, how="semi").height
+            in_both += fit.select(key).join(test.select(key), on=key, how="semi").height
             if fit.height and test.height and test["processing_date"].min() <= origin.date:
                 problems.append(f"{entity}: test rows of origin {origin.date} are not after it")
         by_name = [c for c in features if c in LABEL_COLUMNS or "label" in c or "risk_level" in c]
@@ -351,7 +361,13 @@ def label_delays(ts: TrainingSet) -> dict:
     labelled by D whose labels carry creation times: the evidence for H, K and the maturity
     wait (modeling.md, "Label maturity"). Negative delays (labelled before its first alert
     here) count as 0."""
-    first_alert = ts.alerts.group_by("address").agg(pl.col("processing_date").min().alias("first"))
+    # Narrowed first: a group-by of the whole frame copies every column of it (its chunks
+    # are joined into one), 1.2 GB at medium scale.
+    first_alert = (
+        ts.alerts.select("address", "processing_date")
+        .group_by("address")
+        .agg(pl.col("processing_date").min().alias("first"))
+    )
     known = labels_at(ts.labels, ts.as_of).join(first_alert, on="address", how="inner")
     timed = known.filter(pl.col("labelled_on").is_not_null())
     days = (

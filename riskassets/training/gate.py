@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from riskassets.evaluation.metrics import DailyRanked, Interval, Ranked, paired_bootstrap
+from riskassets.evaluation.metrics import (
+    DailyRanked,
+    Interval,
+    Ranked,
+    bootstrap_draws,
+    interval_of,
+    paired_bootstrap,
+)
 from riskassets.training.config import GateConfig
 
 PROMOTED, NOT_PROMOTED, UNVALIDATED, SKIPPED = (
@@ -112,6 +119,27 @@ def interval(
     )
 
 
+def model_and_difference(
+    model: Callable, baseline: Callable, ranking: bool, day, address, config
+) -> tuple[Interval, Interval]:
+    """The address-level intervals of the model's metric and of its difference from the
+    baseline's, from one set of resamples (the same draws for both)."""
+    strata, clusters = _clusters(ranking, day, address)
+    draws = bootstrap_draws(
+        [model, baseline],
+        len(day),
+        strata=strata,
+        clusters=clusters,
+        resamples=config.resamples,
+        seed=config.seed,
+    )
+    estimate, other = model(None), baseline(None)
+    return (
+        interval_of(estimate, draws[:, 0]),
+        interval_of(estimate - other, draws[:, 0] - draws[:, 1]),
+    )
+
+
 def decide(
     primary: str,
     ranking: bool,
@@ -139,14 +167,11 @@ def decide(
     metric = _primary(ranking, rows.label, rows.day)
     model_metric, baseline_metric = metric(rows.model), metric(rows.baseline)
 
-    def bootstrap(a: Callable, b: Callable | None, offset: int, mask=None) -> Interval:
-        chosen = np.ones(len(rows.label), bool) if mask is None else mask
-        return interval(a, b, ranking, rows.day[chosen], rows.address[chosen], config, offset)
-
     reasons: list[str] = []
     error = warn = False
-    backtest = bootstrap(model_metric, None, 2)
-    vs_baseline = bootstrap(model_metric, baseline_metric, 0)
+    backtest, vs_baseline = model_and_difference(
+        model_metric, baseline_metric, ranking, rows.day, rows.address, config
+    )
     numbers |= {
         f"model_{primary}": model_metric(None),
         f"baseline_{primary}": baseline_metric(None),
@@ -196,7 +221,15 @@ def decide(
         label, day = rows.label[compared], rows.day[compared]
         on_window = _primary(ranking, label, day)
         champion_metric = on_window(rows.champion)
-        vs_champion = bootstrap(on_window(rows.model[compared]), champion_metric, 1, compared)
+        vs_champion = interval(
+            on_window(rows.model[compared]),
+            champion_metric,
+            ranking,
+            day,
+            rows.address[compared],
+            config,
+            1,
+        )
         numbers |= {
             "champion_rows": int(compared.sum()),
             f"champion_{primary}": champion_metric(None),

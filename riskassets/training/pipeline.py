@@ -2,9 +2,9 @@
 
 The life of one version (modeling.md, "Evaluation: backtests" and "The served model is the
 evaluated recipe"): at each backtest origin T the recipe is fitted on the ``train_days``
-dates up to T with the labels known at T (rounds from early stopping on the window's last
-dates, then the whole window) and predicts the alerts of (T, T + H]; the unseen ones
-(address unlabelled at T) with the labels known at D are the evidence. The served version is
+dates up to T with the labels known at T (rounds from early stopping on a fifth of the
+window's addresses, then the whole window) and predicts the alerts of (T, T + H]; the unseen
+ones (address unlabelled at T) with the labels known at D are the evidence. The served version is
 the same recipe at D with the origins' median rounds; its calibration map is chosen and
 fitted on the pooled out-of-origin margins, and every figure reported — metrics, intervals,
 calibration — is of out-of-origin predictions of that recipe and that map.
@@ -25,6 +25,7 @@ from mlflow import MlflowClient
 
 from riskassets import warehouse
 from riskassets.evaluation import metrics as m
+from riskassets.evaluation.heuristic import COLUMNS as HEURISTIC_COLUMNS
 from riskassets.evaluation.heuristic import heuristic_score
 from riskassets.features.build import require_partitions
 from riskassets.scoring import drift
@@ -34,8 +35,8 @@ from riskassets.training.dataset import (
     Origin,
     TrainingSet,
     date_slice,
-    fit_rows,
     label_delays,
+    labelled_as_of,
     origin_test_rows,
     plan,
 )
@@ -94,6 +95,36 @@ class TrainedModel:
         return f"{name}: registered version {self.version.version}, {self.decision.summary}"
 
 
+# Dates of the stored training set read per query: the engine's working memory of one read
+# (its result and the Arrow copy) is that of a week's rows, not of the whole span's.
+READ_DAYS = 7
+
+
+def _stored_rows(
+    client: Client, entity: str, params: dict, dates: tuple[dt.date, ...]
+) -> pl.DataFrame:
+    """The stored rows of ``dates``, a week at a time, ordered by date and key: each fit's
+    and each test's rows are then zero-copy slices of the engine's batches (training sets run
+    to millions of rows × hundreds of features). Measured at medium scale: one read of 35
+    dates left 4.4-4.6 GiB resident for a 1.2 GiB frame, most of it memory the embedded
+    engine had freed but kept."""
+    parts = []
+    for start in range(0, len(dates), READ_DAYS):
+        week = dates[start : start + READ_DAYS]
+        parts.append(
+            warehouse.query_frame(
+                client,
+                f"training/stored_{entity}",
+                rechunk=False,
+                first_date=week[0],
+                last_date=week[-1],
+                **params,
+            )
+        )
+        warehouse.release_memory(client)
+    return pl.concat(parts, how="vertical", rechunk=False)
+
+
 def load_training_set(
     client: Client,
     network: str,
@@ -117,12 +148,10 @@ def load_training_set(
         ),
     )
     params = {"network": network, "as_of_date": as_of}
-    # Ordered by date and key: each fit's and each test's rows are zero-copy slices of the
-    # engine's batches (training sets run to millions of rows × hundreds of features).
-    rows = warehouse.query_frame(client, f"training/stored_{entity}", rechunk=False, **params)
+    the_plan = plan(as_of, first_partition, split)
+    rows = _stored_rows(client, entity, params, the_plan.dates)
     labels = warehouse.query_frame(client, "training/stored_labels", **params)
     origins = warehouse.query_frame(client, "training/stored_origins", **params)
-    the_plan = plan(as_of, first_partition, split)
     stored = sorted(set(origins["origin"].to_list())) if origins.height else []
     expected = sorted(o.date for o in the_plan.origins)
     # An origin whose test days had no alert has no count row: stored ⊆ expected is the rule.
@@ -183,23 +212,29 @@ def backtest(
     whose fit is short is left out, and the reason logged."""
     fits = []
     for origin in ts.plan.origins:
-        rows = fit_rows(ts, spec.entity, origin.fit_start, origin.date, origin.date)
+        # The window's rows, labelled as known at the origin (null: not known then; the fits
+        # leave those out).
+        rows = labelled_as_of(ts, spec.entity, origin.fit_start, origin.date, origin.date)
+        labelled = rows["label"].count()
         positives = int(rows["label"].sum() or 0)
         short = gate.short_data(
-            {f"the fit of origin {origin.date}": (positives, rows.height - positives)},
+            {f"the fit of origin {origin.date}": (positives, labelled - positives)},
             (request.split.min_positives, request.split.min_negatives),
         )
         if short:
             log.append(f"origin {origin.date} skipped: {short[0]}")
             continue
-        n_rounds = models.early_stopping_rounds(spec, rows, request.xgb)
-        booster = models.refit(spec, rows, request.xgb, n_rounds)
+        n_rounds, bins = models.early_stopping_rounds(spec, rows, request.xgb)
+        models.release_memory()
+        booster = models.refit(spec, rows, request.xgb, n_rounds, bins=bins)
+        del bins
+        models.release_memory()
         test = origin_test_rows(ts, spec.entity, origin)
         margin = models.margin(booster, test, spec.features).astype(np.float64)
         fits.append(
             OriginFit(
                 origin,
-                rows.height,
+                labelled,
                 positives,
                 n_rounds,
                 test.with_columns(pl.Series("margin", margin), pl.lit(origin.date).alias("origin")),
@@ -236,10 +271,16 @@ def _bootstrap_units(pooled: pl.DataFrame, spec: models.ModelSpec) -> np.ndarray
 
 
 def _champion(
-    mlf: MlflowClient, request: TrainRequest, spec: models.ModelSpec, pooled: pl.DataFrame
+    mlf: MlflowClient,
+    request: TrainRequest,
+    spec: models.ModelSpec,
+    pooled: pl.DataFrame,
+    whole: pl.DataFrame,
+    unseen_rows: np.ndarray,
 ):
     """The champion's scores of the rows after its cut-off, the mask of those rows, its
-    label, or why it is not compared."""
+    label, or why it is not compared. ``pooled`` are the rows ``unseen_rows`` of ``whole``,
+    which has their features."""
     current = registry.champion(mlf, request.network, spec.name)
     if current is None:
         return None, None, "", "no champion yet"
@@ -260,7 +301,7 @@ def _champion(
                 "not compared"
             ),
         )
-    scores = models.predict(booster, pooled.filter(pl.Series(after)), spec, mapping)
+    scores = models.predict(booster, whole[unseen_rows[after]], spec, mapping)
     return scores, after, label, ""
 
 
@@ -299,13 +340,20 @@ def _skipped(
     )
 
 
+def _evidence(frame: pl.DataFrame, spec: models.ModelSpec) -> pl.DataFrame:
+    """The columns of ``frame`` that the evidence reads — keys, dates, labels, margins and
+    the heuristic's inputs — without the hundreds of other features (no copy)."""
+    dropped = set(spec.features) - set(HEURISTIC_COLUMNS[spec.entity])
+    return frame.select([c for c in frame.columns if c not in dropped])
+
+
 def origin_rows(fits: list[OriginFit], spec: models.ModelSpec, final_map) -> list[dict]:
     """Per origin: its fit, its test alerts and unseen labelled rows (coverage), and the
     primary metric of its out-of-origin predictions beside the baseline's."""
     out = []
     for fit in fits:
-        unseen = fit.test.filter(pl.col("unseen") == 1)
-        score = fit.test.filter(pl.col("unseen") == 1)["margin"].to_numpy()
+        unseen = _evidence(fit.test, spec).filter(pl.col("unseen") == 1)
+        score = unseen["margin"].to_numpy()
         if spec.binary:
             score = final_map.apply(score)
         row = {
@@ -361,18 +409,24 @@ def train_and_gate(
         # needs about as many, and one origin's noisy stop does not decide.
         n_rounds = int(np.ceil(np.median([f.rounds for f in fits])))
     else:  # nothing to learn the rounds from: the window's own early stopping (unvalidated)
-        n_rounds = models.early_stopping_rounds(spec, served, request.xgb)
+        n_rounds, _ = models.early_stopping_rounds(spec, served, request.xgb)
     final = models.refit(spec, served, request.xgb, n_rounds)
+    models.release_memory()
 
     tests = [f.test for f in fits]
     columns = tests[0].columns if tests else [*served.columns, "unseen", "margin", "origin"]
-    everything = (
+    # Every test row with its features: slices of the training set, not copies.
+    whole = (
         pl.concat(tests, how="vertical_relaxed")
         if tests
         else pl.DataFrame(
             schema={c: served.schema.get(c, pl.Float64) for c in columns}
         ).with_columns(pl.col("origin").cast(pl.Date))
     )
+    # The unseen and labelled-before rows are copied without the features; these are
+    # gathered only for the rows that need them (the champion's, the importance sample).
+    everything = _evidence(whole, spec)
+    unseen_rows = np.flatnonzero(everything["unseen"].to_numpy() == 1)
     pooled = everything.filter(pl.col("unseen") == 1)
     before = everything.filter(pl.col("unseen") == 0)
     margin = pooled["margin"].to_numpy()
@@ -400,7 +454,9 @@ def train_and_gate(
 
     scores = {"model": model_score, "baseline": heuristic_score(spec.name, pooled)}
     champion_scores, champion_rows, champion_label, champion_note = (
-        _champion(mlf, request, spec, pooled) if pooled.height else (None, None, "", "")
+        _champion(mlf, request, spec, pooled, whole, unseen_rows)
+        if pooled.height
+        else (None, None, "", "")
     )
     scores |= _truth(request, spec, pooled)
     evaluation: dict = {
@@ -442,7 +498,10 @@ def train_and_gate(
         evaluation["protocol"]["label_coverage"] = pooled.height / alerts if alerts else None
     if calibration_report:
         evaluation["calibration"] = calibration_report
-    evaluation["groups"] = group_importance(spec, final, pooled if pooled.height else served)
+    sample = unseen_rows[:: -(-len(unseen_rows) // IMPORTANCE_ROWS)] if pooled.height else None
+    evaluation["groups"] = group_importance(
+        spec, final, whole[sample] if sample is not None else served
+    )
     evaluation["ablation"] = (
         ablation(spec, fits[0], request.xgb) if request.ablation and fits else []
     )
@@ -566,8 +625,8 @@ def group_importance(spec: models.ModelSpec, booster, test: pl.DataFrame) -> dic
 # The ablation fits train on at most this many rows (every n-th row of the newest origin's fit)
 # for at most this many rounds, the same for all six: a short table of what each group
 # earns, at a small fraction of the training time.
-ABLATION_ROWS = 30_000
-ABLATION_ROUNDS = 100
+ABLATION_ROWS = 20_000
+ABLATION_ROUNDS = 60
 
 
 def ablation(spec: models.ModelSpec, fit: OriginFit, config: XGBConfig) -> list[dict]:
@@ -577,7 +636,10 @@ def ablation(spec: models.ModelSpec, fit: OriginFit, config: XGBConfig) -> list[
     unseen = fit.test.filter(pl.col("unseen") == 1)
     if unseen.height == 0 or unseen["label"].n_unique() < 2:
         return []
-    rows = fit.fit_frame.gather_every(-(-fit.fit_frame.height // ABLATION_ROWS))
+    # An even sample of the fit's labelled rows (gathered: the features are copied for these
+    # rows only).
+    labelled = np.flatnonzero(fit.fit_frame["label"].is_not_null().to_numpy())
+    rows = fit.fit_frame[labelled[:: -(-len(labelled) // ABLATION_ROWS)]]
 
     def metric(features: tuple[str, ...]) -> float:
         booster = models.refit(spec, rows, config, min(fit.rounds, ABLATION_ROUNDS), features)

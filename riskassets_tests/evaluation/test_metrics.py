@@ -35,6 +35,33 @@ def test_weights_are_resampled_rows():
     )
 
 
+def test_weighted_metrics_with_ties_and_an_undrawn_head():
+    """Resampled rows with tied scores, and a resample that drew none of the 300 best-scored
+    rows: NDCG reads past the head it starts with, each day's queue reads its own weights."""
+    y = (RNG.random(1000) < 0.25).astype(float)
+    tied = np.round(y * 0.5 + RNG.random(1000), 2)
+    distinct = y * 0.5 + RNG.random(1000)
+    weight = RNG.integers(0, 3, 1000).astype(float)
+    weight[np.argsort(-distinct)[:300]] = 0
+    copies = np.repeat(np.arange(1000), weight.astype(int))
+    ranked = m.Ranked(y, tied)
+    assert ranked.average_precision(weight) == pytest.approx(
+        average_precision_score(y[copies], tied[copies])
+    )
+    assert ranked.roc_auc(weight) == pytest.approx(roc_auc_score(y[copies], tied[copies]))
+    assert m.Ranked(y, distinct).ndcg(weight) == pytest.approx(
+        ndcg_score(y[copies][None, :], distinct[copies][None, :], k=50)
+    )
+    day = RNG.integers(0, 3, 1000)
+    per_day = [
+        ndcg_score(
+            y[copies][day[copies] == d][None, :], distinct[copies][day[copies] == d][None, :], k=50
+        )
+        for d in range(3)
+    ]
+    assert m.DailyRanked(day, y, distinct).ndcg(weight) == pytest.approx(np.mean(per_day))
+
+
 def test_ndcg_is_the_mean_over_days():
     day = np.repeat([1, 2], 200)
     y = (RNG.random(400) < 0.3).astype(float)

@@ -66,3 +66,25 @@ def test_positives_above_the_cap_still_leave_negatives_to_learn_from():
 def test_a_set_of_positives_only_is_used_whole():
     frame = training_rows(8_000, 1.0)
     assert models.capped(frame, SCORER, 6_000) is frame
+
+
+def test_a_fit_gathers_only_the_labelled_rows_it_keeps():
+    """``fitted_rows``: rows without a label (unknown at the cut-off) and rows outside the
+    mask are left out before the cap, and only the fit's columns are gathered."""
+    frame = training_rows(20_000, 0.1).with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0)
+        .then(None)
+        .otherwise(pl.col("label"))
+        .alias("label"),
+        pl.int_range(pl.len()).cast(pl.Float32).alias("f1"),
+        pl.lit(1.5, pl.Float32).alias("f2"),
+    )
+    keep = pl.Series(np.arange(frame.height) % 5 != 0)
+    got = models.fitted_rows(frame, SCORER, 6_000, keep, features=("f1", "f2"))
+    assert got.columns == ["processing_date", "label", "weight", "f1", "f2"]
+    expected = models.capped(
+        frame.filter(pl.col("label").is_not_null() & keep), SCORER, 6_000
+    ).select(got.columns)
+    assert got.equals(expected)
+    row = got["f1"].cast(pl.Int64)
+    assert got["label"].null_count() == 0 and not ((row % 7 == 0) | (row % 5 == 0)).any()

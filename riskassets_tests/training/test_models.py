@@ -152,7 +152,7 @@ def test_scores_are_calibrated_probabilities(demo):
 def test_same_training_set_and_config_give_the_same_model(demo):
     ts, served = served_rows(demo, "alert_ranker")
     spec = models.MODELS["alert_ranker"]
-    rounds = [models.early_stopping_rounds(spec, served, XGBConfig()) for _ in range(2)]
+    rounds = [models.early_stopping_rounds(spec, served, XGBConfig())[0] for _ in range(2)]
     assert rounds[0] == rounds[1]
     first, second = (models.refit(spec, served, XGBConfig(), rounds[0]) for _ in range(2))
     assert np.array_equal(models.predict(first, served, spec), models.predict(second, served, spec))
