@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -401,6 +401,8 @@ def train_and_gate(
     )
     if short:
         return _skipped(spec, request, served, short, started)
+    # One learning rate for all the version's fits, chosen by the size of its served window.
+    request = replace(request, xgb=request.xgb.for_version(spec.objective, served.height))
 
     log = list(ts.plan.skipped)
     fits = backtest(ts, spec, request, log)

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from riskassets.training import models
+from riskassets.training.config import XGBConfig
 
 SCORER, RANKER = models.MODELS["alert_scorer"], models.MODELS["alert_ranker"]
 
@@ -88,3 +89,13 @@ def test_a_fit_gathers_only_the_labelled_rows_it_keeps():
     assert got.equals(expected)
     row = got["f1"].cast(pl.Int64)
     assert got["label"].null_count() == 0 and not ((row % 7 == 0) | (row % 5 == 0)).any()
+
+
+def test_one_learning_rate_per_version_from_its_served_window():
+    config = XGBConfig()
+    small, large = config.large_fit_rows - 1, config.large_fit_rows
+    assert config.for_version(SCORER.objective, small).learning_rate == config.learning_rate
+    assert config.for_version(SCORER.objective, large).learning_rate == config.large_learning_rate
+    # The ranker takes the large steps at any size.
+    assert config.for_version(RANKER.objective, 10).learning_rate == config.large_learning_rate
+    assert config.large_learning_rate > config.learning_rate
