@@ -247,14 +247,12 @@ def bootstrap_draws(
     # Every (stratum, cluster) is a unit, numbered by stratum then cluster, so that the units
     # of stratum s are offset[s] … offset[s] + size[s] - 1: one draw per unit, uniform among
     # its stratum's units, is then one vector operation for all strata.
-    stratum = np.unique(strata, return_inverse=True)[1].ravel()
+    stratum = np.unique(strata, return_inverse=True)[1].ravel().astype(np.int64)
     cluster = np.unique(clusters, return_inverse=True)[1].ravel()
-    unit_keys, unit = np.unique(
-        stratum.astype(np.int64) * (int(cluster.max(initial=0)) + 1) + cluster,
-        return_inverse=True,
-    )
+    span = int(cluster.max(initial=0)) + 1
+    unit_keys, unit = np.unique(stratum * span + cluster, return_inverse=True)
     unit = unit.ravel()
-    unit_stratum = unit_keys // (int(cluster.max(initial=0)) + 1)
+    unit_stratum = unit_keys // span
     size = np.bincount(unit_stratum)
     offset = np.concatenate([[0], np.cumsum(size)[:-1]])
     low, width = offset[unit_stratum], size[unit_stratum]
