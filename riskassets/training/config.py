@@ -29,7 +29,7 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class XGBConfig:
-    """Hyper-parameters; the early-stopping validation slice is the last dates of train."""
+    """Hyper-parameters; early stopping's validation slice is a share of the addresses."""
 
     max_depth: int = 4
     # The step of each boosting round. Small steps fit the binary models better where fits
